@@ -1,0 +1,69 @@
+//! The CSAE test vectors (bytes + the JER an independent decoder, asn1tools,
+//! produced from them) must decode, re-encode to identical bytes, and give
+//! the same JER; and JER must encode back to the same bytes.
+
+use map_encoder::csae::{Message, TopType};
+use std::path::PathBuf;
+
+fn vectors() -> Vec<(String, TopType, Vec<u8>, serde_json::Value)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("tests/vectors exists") {
+        let p = e.expect("dir entry").path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let Some(stem) = name.strip_suffix(".hex") else { continue };
+        let hex = std::fs::read_to_string(&p).unwrap();
+        let bytes: Vec<u8> = (0..hex.trim().len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+            .collect();
+        let jer: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.jer.json"))).unwrap()).unwrap();
+        let ty = if stem.contains("-mapdata-") {
+            TopType::MapData
+        } else if stem.contains("-spat-") && !stem.contains("msgframe") {
+            TopType::Spat
+        } else {
+            TopType::MessageFrame
+        };
+        out.push((stem.to_string(), ty, bytes, jer));
+    }
+    assert!(out.len() >= 13, "expected the 13 CSAE vectors, found {}", out.len());
+    out
+}
+
+#[test]
+fn vectors_round_trip_bit_exact() {
+    for (name, ty, bytes, _) in vectors() {
+        let m = Message::decode(ty, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let again = m.encode().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(again, bytes, "{name}: re-encoding differs");
+    }
+}
+
+#[test]
+fn vectors_jer_matches_independent_decoder() {
+    for (name, ty, bytes, jer) in vectors() {
+        let m = Message::decode(ty, &bytes).unwrap();
+        let ours: serde_json::Value = serde_json::from_str(&m.to_jer()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(ours, jer, "{name}: JER differs from asn1tools");
+        let back = Message::from_jer(ty, &jer).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(back, m, "{name}: JER -> value differs");
+        assert_eq!(back.encode().unwrap(), bytes, "{name}: JER -> UPER differs");
+    }
+}
+
+#[test]
+fn truncated_vectors_fail_with_position() {
+    for (name, ty, bytes, _) in vectors() {
+        for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+            let err = Message::decode(ty, &bytes[..cut]).expect_err(&name);
+            let text = err.to_string();
+            assert!(text.contains("bit"), "{name}@{cut}: {text}");
+        }
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0, 0]);
+        let err = Message::decode(ty, &longer).expect_err(&name);
+        assert!(err.to_string().contains("left after"), "{name}: {err}");
+    }
+}
