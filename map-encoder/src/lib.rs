@@ -12,3 +12,10 @@
 
 pub mod csae;
 pub mod uper;
+pub mod compile;
+pub mod decompile;
+pub mod geo;
+pub mod geometry;
+pub mod model;
+pub mod render;
+pub mod validate;

@@ -24,13 +24,25 @@ pub struct DecodeError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DecodeErrorKind {
     /// The input ended while `needed` more bits were expected.
-    OutOfData { needed: usize, available: usize },
+    OutOfData {
+        /// Bits the failing read needed.
+        needed: usize,
+        /// Bits left in the input (or in the enclosing open type).
+        available: usize,
+    },
     /// A CHOICE index outside the root alternatives.
     BadChoiceIndex(u64),
     /// An ENUMERATED index outside the root values.
     BadEnumIndex(u64),
     /// A length or count outside the type's size constraint.
-    SizeOutOfRange { value: usize, lb: usize, ub: usize },
+    SizeOutOfRange {
+        /// The size found.
+        value: usize,
+        /// Lower bound of the constraint.
+        lb: usize,
+        /// Upper bound of the constraint.
+        ub: usize,
+    },
     /// An integer outside its constraint (only possible with extensible constraints).
     IntOutOfRange(i64),
     /// A length form this codec does not accept (fragmented, over 16 K).
@@ -40,7 +52,12 @@ pub enum DecodeErrorKind {
     /// Bytes left over after the outermost value.
     TrailingBytes(usize),
     /// The input is larger than any message of this family can be.
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// Input length in bytes.
+        len: usize,
+        /// The largest accepted input in bytes.
+        max: usize,
+    },
 }
 
 impl DecodeError {
@@ -225,6 +242,7 @@ impl BitStr {
         }
     }
     /// The bits in wire order (first bit most significant), right-aligned.
+    #[inline]
     fn wire(&self) -> u64 {
         if self.len == 0 {
             0
@@ -232,6 +250,7 @@ impl BitStr {
             self.bits.reverse_bits() >> (64 - self.len as u32)
         }
     }
+    #[inline]
     fn from_wire(v: u64, len: u8) -> Self {
         let bits = if len == 0 { 0 } else { (v << (64 - len as u32)).reverse_bits() };
         Self { bits, len }
@@ -272,41 +291,69 @@ impl<'a> BitReader<'a> {
         DecodeError::new(self.position(), DecodeErrorKind::OutOfData { needed, available: self.remaining() })
     }
 
-    /// Read `n` bits (0..=64) as an unsigned number, first bit most significant.
-    #[inline]
-    pub fn read_bits(&mut self, n: u32) -> Result<u64, DecodeError> {
-        if n as usize > self.remaining() {
-            return Err(self.out_of_data(n as usize));
-        }
-        if n == 0 {
-            return Ok(0);
-        }
-        if n > 56 {
-            let hi = self.read_bits(n - 32)?;
-            let lo = self.read_bits(32)?;
-            return Ok(hi << 32 | lo);
-        }
-        let byte = self.pos >> 3;
-        let shift = (self.pos & 7) as u32;
-        let window = match self.data.get(byte..byte + 8) {
+    /// The 64 input bits starting at byte `byte` (big-endian; bytes past the
+    /// end of `data` read as zero).  Callers mask off what lies past `end`.
+    #[inline(always)]
+    fn window(&self, byte: usize) -> u64 {
+        match self.data.get(byte..byte + 8) {
             Some(s) => {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(s);
                 u64::from_be_bytes(a)
             }
-            None => {
-                let mut a = [0u8; 8];
-                let tail = &self.data[byte..];
-                a[..tail.len()].copy_from_slice(tail);
-                u64::from_be_bytes(a)
+            None => self.window_tail(byte),
+        }
+    }
+
+    /// [`Self::window`] for the last 7 bytes of `data`: no `memcpy` call, the
+    /// last 8 bytes are loaded at once and shifted into place.
+    #[inline(never)]
+    fn window_tail(&self, byte: usize) -> u64 {
+        let len = self.data.len();
+        if byte >= len {
+            return 0;
+        }
+        if len >= 8 {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&self.data[len - 8..]);
+            // 1..=7 bytes of the window lie past the end
+            u64::from_be_bytes(a) << ((byte + 8 - len) * 8)
+        } else {
+            let mut v = 0u64;
+            for (i, b) in self.data[byte..].iter().enumerate() {
+                v |= (*b as u64) << (56 - 8 * i);
             }
-        };
+            v
+        }
+    }
+
+    /// Read `n` bits (0..=64) as an unsigned number, first bit most significant.
+    #[inline(always)]
+    pub fn read_bits(&mut self, n: u32) -> Result<u64, DecodeError> {
+        if n as usize > self.remaining() {
+            return Err(self.out_of_data(n as usize));
+        }
+        if n > 56 {
+            return Ok(self.read_wide(n));
+        }
+        let w = self.window(self.pos >> 3) << (self.pos & 7);
         self.pos += n as usize;
-        Ok((window << shift) >> (64 - n))
+        // `>> (63 - n) >> 1` is `>> (64 - n)`, and also right (0) for n == 0
+        Ok(w >> (63 - n) >> 1)
+    }
+
+    /// [`Self::read_bits`] for 57..=64 bits, after the length check.
+    #[inline(never)]
+    fn read_wide(&mut self, n: u32) -> u64 {
+        let hi = self.window(self.pos >> 3) << (self.pos & 7) >> (96 - n);
+        self.pos += n as usize - 32;
+        let lo = self.window(self.pos >> 3) << (self.pos & 7) >> 32;
+        self.pos += 32;
+        hi << 32 | lo
     }
 
     /// Read one bit.
-    #[inline]
+    #[inline(always)]
     pub fn read_bit(&mut self) -> Result<bool, DecodeError> {
         if self.pos >= self.end {
             return Err(self.out_of_data(1));
@@ -323,9 +370,16 @@ impl<'a> BitReader<'a> {
             return Err(self.out_of_data(N * 8));
         }
         let mut a = [0u8; N];
-        for b in a.iter_mut() {
-            *b = self.read_bits(8)? as u8;
+        let shift = (self.pos & 7) as u32;
+        let start = self.pos >> 3;
+        if shift == 0 {
+            a.copy_from_slice(&self.data[start..start + N]);
+        } else {
+            for (i, b) in a.iter_mut().enumerate() {
+                *b = (self.window(start + i) << shift >> 56) as u8;
+            }
         }
+        self.pos += N * 8;
         Ok(a)
     }
 
@@ -460,6 +514,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// A BIT STRING with size `lb..=ub` (fixed when equal).
+    #[inline]
     pub fn bit_string(&mut self, lb: usize, ub: usize, ext: bool) -> Result<BitStr, DecodeError> {
         let n = if lb == ub && !ext {
             lb
@@ -545,10 +600,16 @@ fn bits_for_i(lb: i64, ub: i64) -> u32 {
 }
 
 /// Writes UPER fields into a growing buffer.
+///
+/// Bits collect in a 64-bit accumulator (`acc`, first bit at bit 63) that is
+/// stored as 8 bytes at once when full, so a field costs a shift and an OR
+/// rather than one `Vec::push` per byte.
 #[derive(Debug, Default, Clone)]
 pub struct BitWriter {
     buf: Vec<u8>,
+    /// Pending bits, left-aligned: the first `nacc` bits of `acc`, the rest zero.
     acc: u64,
+    /// Number of pending bits, 0..=63.
     nacc: u32,
 }
 
@@ -565,39 +626,55 @@ impl BitWriter {
     }
 
     /// Write the low `n` bits of `v` (n <= 64), most significant first.
-    #[inline]
+    #[inline(always)]
     pub fn write_bits(&mut self, v: u64, n: u32) {
         if n == 0 {
             return;
         }
-        if n > 32 {
-            self.write_bits(v >> 32, n - 32);
-            self.write_bits(v & 0xffff_ffff, 32);
-            return;
+        let v = v & (u64::MAX >> (64 - n));
+        let free = 64 - self.nacc; // 1..=64
+        if n < free {
+            self.acc |= v << (free - n);
+            self.nacc += n;
+        } else {
+            let rest = n - free; // 0..=63 bits that do not fit
+            self.acc |= v >> rest;
+            self.buf.extend_from_slice(&self.acc.to_be_bytes());
+            self.acc = if rest == 0 { 0 } else { v << (64 - rest) };
+            self.nacc = rest;
         }
-        let v = v & ((1u64 << n) - 1);
-        self.acc = (self.acc << n) | v;
-        self.nacc += n;
-        while self.nacc >= 8 {
-            self.nacc -= 8;
-            self.buf.push((self.acc >> self.nacc) as u8);
-        }
-        self.acc &= (1u64 << self.nacc) - 1;
     }
 
     /// Write one bit.
-    #[inline]
+    #[inline(always)]
     pub fn write_bit(&mut self, b: bool) {
         self.write_bits(b as u64, 1);
     }
 
+    /// Move the whole pending bytes of the accumulator into `buf` (keeps any
+    /// partial byte pending).
+    #[inline]
+    fn flush_bytes(&mut self) {
+        let whole = (self.nacc / 8) as usize;
+        if whole > 0 {
+            self.buf.extend_from_slice(&self.acc.to_be_bytes()[..whole]);
+            self.acc = if whole == 8 { 0 } else { self.acc << (whole * 8) };
+            self.nacc -= whole as u32 * 8;
+        }
+    }
+
     /// Write whole octets (not aligned).
     pub fn write_bytes(&mut self, b: &[u8]) {
+        self.flush_bytes();
         if self.nacc == 0 {
             self.buf.extend_from_slice(b);
         } else {
-            for &x in b {
-                self.write_bits(x as u64, 8);
+            self.buf.reserve(b.len() + 8);
+            for chunk in b.chunks(8) {
+                let mut a = [0u8; 8];
+                a[..chunk.len()].copy_from_slice(chunk);
+                let bits = chunk.len() as u32 * 8;
+                self.write_bits(u64::from_be_bytes(a) >> (64 - bits), bits);
             }
         }
     }
@@ -682,6 +759,7 @@ impl BitWriter {
         // lengths beyond 16383 do not occur for the open types of these messages;
         // an overlong body is truncated to fail loudly at decode rather than panic here
         let n = body.len().min(16383);
+        self.buf.reserve(n + 16);
         let _ = self.unconstrained_len(n);
         self.write_bytes(&body[..n]);
     }
@@ -737,10 +815,8 @@ impl BitWriter {
 
     /// The bytes, padded with zero bits to a whole octet.
     pub fn finish(mut self) -> Vec<u8> {
-        if self.nacc > 0 {
-            let pad = 8 - self.nacc;
-            self.buf.push((self.acc << pad) as u8);
-        }
+        let used = self.nacc.div_ceil(8) as usize;
+        self.buf.extend_from_slice(&self.acc.to_be_bytes()[..used]);
         self.buf
     }
 

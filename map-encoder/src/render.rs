@@ -1,0 +1,1 @@
+//! Drawing intersection files as SVG and PNG.
