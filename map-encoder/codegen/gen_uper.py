@@ -72,6 +72,11 @@ def snake(name):
     return s
 
 
+# SEQUENCE / CHOICE types with at most this many primitive fields (and no
+# SEQUENCE OF) are always inlined into their users; see Gen.inline_attr.
+INLINE_ALWAYS_WEIGHT = 48
+
+
 def bits_for(range_size):
     """Bits of a constrained whole number with `range_size` values."""
     if range_size <= 1:
@@ -98,6 +103,7 @@ class Gen:
         self.emitted = set()
         self.defs = {}
         self.queue = []
+        self.weights = {}
 
     # ---- resolution -------------------------------------------------
     def resolve(self, t):
@@ -222,7 +228,7 @@ class Gen:
             d, rname = t, ctx_name
         k = d["type"]
         if k in ("SEQUENCE", "CHOICE", "ENUMERATED"):
-            return [p + "%s.encode(w)?;" % v]
+            return [p + "%s.encode_boxed(w)?;" % v]
         if k == "INTEGER":
             lb, ub, ext = self.int_range(d)
             if ext:
@@ -268,7 +274,7 @@ class Gen:
             d, rname = t, ctx_name
         k = d["type"]
         if k in ("SEQUENCE", "CHOICE", "ENUMERATED"):
-            return "%s::decode(r)" % rname
+            return "%s::decode_boxed(r)" % rname
         if k == "INTEGER":
             lb, ub, ext = self.int_range(d)
             if ext:
@@ -298,8 +304,9 @@ class Gen:
         if k == "SEQUENCE OF":
             lb, ub, ext = self.size(d)
             inner = self.dec(d["element"], rname + "Item")
-            return ("r.seq_len(%d, %d, %s).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); "
-                    "for i in 0..n { v.push((%s).map_err(|e| e.at_index(i))?); } Ok(v) })"
+            return ("(|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(%d, %d, %s)?; "
+                    "let mut v = Vec::with_capacity(n.min(r.remaining())); "
+                    "for i in 0..n { v.push((%s).map_err(|e| e.at_index(i))?); } Ok(v) })()"
                     % (lb, ub, str(ext).lower(), inner))
         raise SystemExit("dec: unsupported %s" % k)
 
@@ -403,6 +410,70 @@ class Gen:
         raise SystemExit("arb: unsupported %s" % k)
 
     # ---- emitters ------------------------------------------------------
+    def emit_encode_head(self, d):
+        """The public `encode` (plain error) and the head of `encode_boxed`,
+        which the generated code calls: its error is one pointer, so a
+        `Result<(), Box<EncodeError>>` comes back in a register."""
+        o = self.out
+        o.append("    /// UPER-encode into `w`.")
+        o.append("    #[inline]")
+        o.append("    pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {")
+        o.append("        self.encode_boxed(w).map_err(|e| *e)")
+        o.append("    }")
+        o.append("")
+        o.append("    /// [`Self::encode`] with the error boxed (called by the generated code).")
+        o.append("    " + self.inline_attr(d))
+        o.append("    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {")
+
+    def emit_decode_head(self, d):
+        """The public `decode` (plain error) and the head of `decode_boxed`,
+        which the generated code calls: with a one-pointer error, results of
+        small types travel in registers, and moving a result never copies a
+        64-byte error slot."""
+        o = self.out
+        o.append("    /// UPER-decode from `r`.")
+        o.append("    #[inline]")
+        o.append("    pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {")
+        o.append("        Self::decode_boxed(r).map_err(|e| *e)")
+        o.append("    }")
+        o.append("")
+        o.append("    /// [`Self::decode`] with the error boxed (called by the generated code).")
+        o.append("    " + self.inline_attr(d))
+        o.append("    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {")
+
+    def inline_attr(self, d):
+        """Small types (ENUMERATED, and SEQUENCE / CHOICE with no SEQUENCE OF
+        inside and at most INLINE_ALWAYS_WEIGHT primitive fields in all) get
+        `#[inline(always)]`: their values then stay in registers instead of
+        being written to a return slot field by field and read back at once
+        with wider loads (a store-forwarding stall on every call).  The others
+        get `#[inline]`, which lets LLVM inline them across codegen units."""
+        if d is not None and self.weight(d) <= INLINE_ALWAYS_WEIGHT:
+            return "#[inline(always)]"
+        return "#[inline]"
+
+    def weight(self, d, stack=()):
+        """Primitive fields in a value of `d`, summed over all alternatives;
+        a large number when there is a SEQUENCE OF or a recursion inside."""
+        key = id(d)
+        if key in self.weights:
+            return self.weights[key]
+        k = d["type"]
+        if k in stack or key in stack:
+            return 10**6
+        if k == "SEQUENCE OF":
+            w = 10**6
+        elif k in ("SEQUENCE", "CHOICE"):
+            root, adds = self.split_members(d["members"])
+            w = 0
+            for m in root + (adds or []):
+                md = self.resolve(m)[0] if m["type"] in self.types else m
+                w += self.weight(md, stack + (key,))
+        else:
+            w = 1
+        self.weights[key] = w
+        return w
+
     def emit_all(self, roots):
         for r in roots:
             self.want(camel(r), self.types[r])
@@ -439,17 +510,24 @@ class Gen:
         o.append("")
         # UPER
         o.append("impl %s {" % rname)
-        o.append("    /// UPER-encode into `w`.")
-        o.append("    pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {")
+        self.emit_encode_head(d)
         if adds is not None:
             if adds:
                 o.append("        let has_ext = %s;" % " || ".join("self.%s.is_some()" % snake(m["name"]) for m in adds))
             else:
                 o.append("        let has_ext = false;")
-            o.append("        w.write_bit(has_ext);")
-        for m in root:
-            if m.get("optional"):
-                o.append("        w.write_bit(self.%s.is_some());" % snake(m["name"]))
+        # the preamble: extension bit, then one presence bit per OPTIONAL root member
+        flags = (["has_ext"] if adds is not None else []) + \
+            ["self.%s.is_some()" % snake(m["name"]) for m in root if m.get("optional")]
+        if len(flags) == 1:
+            o.append("        w.write_bit(%s);" % flags[0])
+        elif 1 < len(flags) <= 64:
+            # one write for the whole preamble
+            o.append("        w.write_bits(%s, %d);" % (" | ".join("(%s as u64) << %d" % (f, len(flags) - 1 - i)
+                                                           for i, f in enumerate(flags)), len(flags)))
+        else:
+            for f in flags:
+                o.append("        w.write_bit(%s);" % f)
         for m in root:
             f = snake(m["name"])
             ctx = rname + camel(m["name"])
@@ -482,13 +560,17 @@ class Gen:
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        o.append("    /// UPER-decode from `r`.")
-        o.append("    pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {")
-        if adds is not None:
-            o.append("        let has_ext = r.read_bit()?;")
+        self.emit_decode_head(d)
         opt_root = [m for m in root if m.get("optional")]
-        for m in opt_root:
-            o.append("        let p_%s = r.read_bit()?;" % snake(m["name"]))
+        flags = (["has_ext"] if adds is not None else []) + ["p_%s" % snake(m["name"]) for m in opt_root]
+        if 1 < len(flags) <= 64:
+            # one read for the whole preamble (fails where the first missing bit would)
+            o.append("        let flags = r.read_flags(%d)?;" % len(flags))
+            for i, f in enumerate(flags):
+                o.append("        let %s = flags >> %d & 1 != 0;" % (f, len(flags) - 1 - i))
+        else:
+            for f in flags:
+                o.append("        let %s = r.read_bit()?;" % f)
         for m in root:
             f = snake(m["name"])
             ctx = rname + camel(m["name"])
@@ -592,8 +674,7 @@ class Gen:
         nroot = len(root)
         nb = bits_for(nroot)
         o.append("impl %s {" % rname)
-        o.append("    /// UPER-encode into `w`.")
-        o.append("    pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {")
+        self.emit_encode_head(d)
         o.append("        match self {")
         for i, (m, is_add) in enumerate(alts):
             ctx = rname + camel(m["name"])
@@ -627,8 +708,7 @@ class Gen:
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        o.append("    /// UPER-decode from `r`.")
-        o.append("    pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {")
+        self.emit_decode_head(d)
         if adds is not None:
             o.append("        if r.read_bit()? {")
             o.append("            let i = r.normally_small()?;")
@@ -653,7 +733,7 @@ class Gen:
         for i, m in enumerate(root):
             ctx = rname + camel(m["name"])
             o.append("            %d => Ok(Self::%s((%s).map_err(|e| e.at(%s))?))," % (i, camel(m["name"]), self.dec(m, ctx), json.dumps(m["name"])))
-        o.append("            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),")
+        o.append("            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),")
         o.append("        }")
         o.append("    }")
         o.append("")
@@ -717,8 +797,7 @@ class Gen:
         o.append("")
         nb = bits_for(len(root))
         o.append("impl %s {" % rname)
-        o.append("    /// UPER-encode into `w`.")
-        o.append("    pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {")
+        self.emit_encode_head(d)
         o.append("        match self {")
         for idx, (nm, num) in enumerate(root_sorted):
             pre = "w.write_bit(false); " if ext else ""
@@ -731,8 +810,7 @@ class Gen:
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        o.append("    /// UPER-decode from `r`.")
-        o.append("    pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {")
+        self.emit_decode_head(d)
         o.append("        let start = r.position();")
         if ext:
             o.append("        if r.read_bit()? {")
@@ -747,7 +825,7 @@ class Gen:
         o.append("        match i {")
         for idx, (nm, num) in enumerate(root_sorted):
             o.append("            %d => Ok(Self::%s)," % (idx, variant(nm)))
-        o.append("            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),")
+        o.append("            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),")
         o.append("        }")
         o.append("    }")
         o.append("")
@@ -815,22 +893,20 @@ class Gen:
         o.append("        }")
         o.append("    }")
         o.append("")
-        o.append("    /// UPER-encode into `w`.")
-        o.append("    pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {")
+        self.emit_encode_head(None)
         o.append("        w.write_bit(false);")
         o.append("        w.write_bits(self.message_id() as u64, 15);")
         o.append("        let mut sub = BitWriter::new();")
         o.append("        match self {")
         for i, tn in ids:
-            o.append("            Self::%s(x) => x.encode(&mut sub).map_err(|e| e.at(\"value\"))?," % camel(tn))
+            o.append("            Self::%s(x) => x.encode_boxed(&mut sub).map_err(|e| e.at(\"value\"))?," % camel(tn))
         o.append("            Self::Unknown(_, body) => { w.open_type(body); return Ok(()); }")
         o.append("        }")
         o.append("        w.open_type(&sub.finish_open());")
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        o.append("    /// UPER-decode from `r`.")
-        o.append("    pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {")
+        self.emit_decode_head(None)
         o.append("        let has_ext = r.read_bit()?;")
         o.append("        let id = r.read_bits(15).map_err(|e| e.at(\"messageId\"))? as u16;")
         o.append("        let mut sub = r.open_type().map_err(|e| e.at(\"value\"))?;")
@@ -840,7 +916,7 @@ class Gen:
         o.append("        }")
         o.append("        let v = match id {")
         for i, tn in ids:
-            o.append("            %d => Self::%s(%s::decode(&mut sub).map_err(|e| e.at(\"value\"))?)," % (i, camel(tn), camel(tn)))
+            o.append("            %d => Self::%s(%s::decode_boxed(&mut sub).map_err(|e| e.at(\"value\"))?)," % (i, camel(tn), camel(tn)))
         o.append("            _ => return Ok(Self::Unknown(id, sub.to_bytes())),")
         o.append("        };")
         o.append("        Ok(v)")
@@ -909,7 +985,7 @@ def main():
         "use arbitrary::{Arbitrary, Unstructured};",
         "use serde_json::Value;",
         "",
-        "use crate::uper::{arb, jer, BitReader, BitStr, BitWriter, DecodeError, DecodeErrorKind, EncodeError, JerError};",
+        "use crate::uper::{arb, jer, BitReader, BitStr, BitWriter, DecodeError, DecodeErrorKind, EncodeError, ErrorPath, JerError};",
         "",
     ]
     with open(out_path, "w") as f:

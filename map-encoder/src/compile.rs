@@ -13,9 +13,9 @@
 
 use crate::csae::{
     ConnectingLane, Connection as CsaeConnection, Description, EventSource, LaneAttributes, LaneTypeAttributes, Link,
-    MapData, Movement, Node, NodeReferenceID, Position3D, PositionLL24B, PositionLL28B, PositionLL32B,
-    PositionLL36B, PositionLL44B, PositionLL48B, PositionLLmD64b, PositionOffsetLL, PositionOffsetLLV, RSITimeDetails,
-    RTEData, RTSData, ReferenceLink, RegulatorySpeedLimit, RoadPoint, RoadSideInformation, SpeedLimitType,
+    MapData, Movement, Node, NodeReferenceID, Position3D, PositionLL24B, PositionLL28B, PositionLL32B, PositionLL36B,
+    PositionLL44B, PositionLL48B, PositionLLmD64b, PositionOffsetLL, PositionOffsetLLV, RSITimeDetails, RTEData,
+    RTSData, ReferenceLink, RegulatorySpeedLimit, RoadPoint, RoadSideInformation, SpeedLimitType,
 };
 use crate::geo::LocalFrame;
 use crate::geometry::{self, P2};
@@ -86,11 +86,19 @@ fn plan(m: &MapFile, notes: &mut Notes) -> Result<Plan, CompileError> {
     for l in &m.links {
         far_node.insert((l.to.intersection, l.to.approach.clone()), l.from.intersection);
         far_node.insert((l.from.intersection, l.from.approach.clone()), l.to.intersection);
-        let from = m.intersection(l.from.intersection).ok_or_else(|| cerr("link", format!("intersection {} is not in the file", l.from.intersection)))?;
-        let to = m.intersection(l.to.intersection).ok_or_else(|| cerr("link", format!("intersection {} is not in the file", l.to.intersection)))?;
+        let from = m
+            .intersection(l.from.intersection)
+            .ok_or_else(|| cerr("link", format!("intersection {} is not in the file", l.from.intersection)))?;
+        let to = m
+            .intersection(l.to.intersection)
+            .ok_or_else(|| cerr("link", format!("intersection {} is not in the file", l.to.intersection)))?;
         let pairs: BTreeMap<u8, u8> = if l.lane_map.is_empty() {
-            let eg = from.lanes.iter().filter(|x| x.approach == l.from.approach && x.direction == Direction::Egress && x.lane_type.is_travel_lane());
-            let ing = to.lanes.iter().filter(|x| x.approach == l.to.approach && x.direction == Direction::Ingress && x.lane_type.is_travel_lane());
+            let eg = from.lanes.iter().filter(|x| {
+                x.approach == l.from.approach && x.direction == Direction::Egress && x.lane_type.is_travel_lane()
+            });
+            let ing = to.lanes.iter().filter(|x| {
+                x.approach == l.to.approach && x.direction == Direction::Ingress && x.lane_type.is_travel_lane()
+            });
             eg.zip(ing).map(|(a, b)| (a.id, b.id)).collect()
         } else {
             l.lane_map.iter().map(|p| (p[0], p[1])).collect()
@@ -279,7 +287,12 @@ pub fn compile_map(m: &MapFile, opts: &MapOptions) -> Result<(MapData, Notes), C
     Ok((MapData { msg_cnt: opts.msg_cnt.min(127), time_stamp: opts.minute_of_year, nodes }, notes))
 }
 
-fn compile_points(frame: &LocalFrame, refp: &Position3D, pts: &[P2], el: &str) -> Result<Option<Vec<RoadPoint>>, CompileError> {
+fn compile_points(
+    frame: &LocalFrame,
+    refp: &Position3D,
+    pts: &[P2],
+    el: &str,
+) -> Result<Option<Vec<RoadPoint>>, CompileError> {
     if pts.is_empty() {
         return Ok(None);
     }
@@ -295,7 +308,8 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
     let mut links = Vec::new();
     for a in &x.approaches {
         let el = format!("intersection {}, approach {}", x.id, a.id);
-        let lanes_here: Vec<_> = x.lanes.iter().filter(|l| l.approach == a.id && l.direction != Direction::Egress).collect();
+        let lanes_here: Vec<_> =
+            x.lanes.iter().filter(|l| l.approach == a.id && l.direction != Direction::Egress).collect();
         if lanes_here.is_empty() {
             continue;
         }
@@ -337,7 +351,8 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
                         }
                     }
                     Target::Remote { intersection, region, lane } => {
-                        let region = region.or_else(|| m.intersection(*intersection).and_then(|o| o.region)).or(x.region);
+                        let region =
+                            region.or_else(|| m.intersection(*intersection).and_then(|o| o.region)).or(x.region);
                         (node_ref(region, *intersection), *lane)
                     }
                 };
@@ -364,7 +379,11 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
                 lane_id: l.id,
                 lane_width: Some((l.width_m * 100.0).round().clamp(0.0, 32767.0) as u16),
                 lane_attributes: Some(lane_attributes(l)),
-                maneuvers: if l.lane_type.is_travel_lane() && !mans.is_empty() { Some(maneuver_bits(mans)) } else { None },
+                maneuvers: if l.lane_type.is_travel_lane() && !mans.is_empty() {
+                    Some(maneuver_bits(mans))
+                } else {
+                    None
+                },
                 connects_to: if connects.is_empty() { None } else { Some(connects) },
                 speed_limits: if limits.is_empty() { None } else { Some(limits) },
                 points: compile_points(&frame, &refp, &pts, &lel)?,
@@ -382,7 +401,8 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
         links.push(Link {
             name: Some(a.id.clone()),
             upstream_node_id: node_ref(far_region, far),
-            speed_limits: limit.map(|k| vec![RegulatorySpeedLimit { type_: SpeedLimitType::VehicleMaxSpeed, speed: speed_units(k) }]),
+            speed_limits: limit
+                .map(|k| vec![RegulatorySpeedLimit { type_: SpeedLimitType::VehicleMaxSpeed, speed: speed_units(k) }]),
             link_width: (width * 100.0).round().clamp(0.0, 32767.0) as u16,
             points: None,
             movements: if movements.is_empty() { None } else { Some(movements) },
@@ -390,7 +410,10 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
         });
     }
     if links.len() > crate::validate::limits::LINKS {
-        return Err(cerr(format!("intersection {}", x.id), format!("{} links; one node carries at most 32", links.len())));
+        return Err(cerr(
+            format!("intersection {}", x.id),
+            format!("{} links; one node carries at most 32", links.len()),
+        ));
     }
     Ok(Node {
         name: x.name.clone(),
@@ -405,7 +428,8 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
 fn compile_boundary(x: &Intersection, approach: &str, id: u16) -> Result<Node, CompileError> {
     let frame = geometry::frame(x);
     let eg: Vec<_> = x.lanes.iter().filter(|l| l.approach == approach && l.direction == Direction::Egress).collect();
-    let first = eg.first().ok_or_else(|| cerr(format!("intersection {}, approach {approach}", x.id), "no egress lanes"))?;
+    let first =
+        eg.first().ok_or_else(|| cerr(format!("intersection {}, approach {approach}", x.id), "no egress lanes"))?;
     let far_end = geometry::centreline(&frame, first).last().copied().unwrap_or(P2::zeros());
     let g = frame.en_to_geodetic(far_end.x, far_end.y);
     let refp = position3d(g.lat_deg, g.lon_deg, x.reference.elevation_m);
@@ -438,7 +462,8 @@ fn compile_boundary(x: &Intersection, approach: &str, id: u16) -> Result<Node, C
         in_links: Some(vec![Link {
             name: Some(approach.to_string()),
             upstream_node_id: node_ref(x.region, x.id),
-            speed_limits: limit.map(|k| vec![RegulatorySpeedLimit { type_: SpeedLimitType::VehicleMaxSpeed, speed: speed_units(k) }]),
+            speed_limits: limit
+                .map(|k| vec![RegulatorySpeedLimit { type_: SpeedLimitType::VehicleMaxSpeed, speed: speed_units(k) }]),
             link_width: (width * 100.0).round().clamp(0.0, 32767.0) as u16,
             points: None,
             movements: None,
@@ -584,7 +609,12 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
         };
         for l in &x.lanes {
             for b in &l.bans {
-                let window = b.time.as_deref().map(TimeWindow::parse).transpose().map_err(|e| cerr(format!("intersection {}, lane {}", x.id, l.id), e))?;
+                let window = b
+                    .time
+                    .as_deref()
+                    .map(TimeWindow::parse)
+                    .transpose()
+                    .map_err(|e| cerr(format!("intersection {}, lane {}", x.id, l.id), e))?;
                 let sign = match b.vehicle {
                     VehicleClass::Truck | VehicleClass::Trailer => opts.codes.sign_no_trucks,
                     VehicleClass::Bus => opts.codes.sign_no_buses,
@@ -611,13 +641,22 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
                 if map_limit_type(s).is_some() {
                     continue;
                 }
-                let window = s.time.as_deref().map(TimeWindow::parse).transpose().map_err(|e| cerr(format!("intersection {}, lane {}", x.id, l.id), e))?;
+                let window = s
+                    .time
+                    .as_deref()
+                    .map(TimeWindow::parse)
+                    .transpose()
+                    .map_err(|e| cerr(format!("intersection {}, lane {}", x.id, l.id), e))?;
                 let who = s.vehicle.map(|v| format!(" for {v:?}").to_lowercase()).unwrap_or_default();
                 let when = s.time.clone().map(|t| format!(" {t} daily")).unwrap_or_default();
                 let kind = if s.kind == LimitKind::Min { "minimum" } else { "maximum" };
                 rtss.push(RTSData {
                     rts_id: rtss.len() as u8,
-                    sign_type: if s.kind == LimitKind::Min { opts.codes.sign_min_speed } else { opts.codes.sign_speed_limit },
+                    sign_type: if s.kind == LimitKind::Min {
+                        opts.codes.sign_min_speed
+                    } else {
+                        opts.codes.sign_speed_limit
+                    },
                     sign_pos: sign_pos(l),
                     description: description(format!("lane {}: {kind} {} km/h{who}{when}", l.id, s.kph)),
                     time_details: window.map(|w| {
@@ -637,7 +676,9 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
             let mut links: Vec<ReferenceLink> = Vec::new();
             for l in &lanes {
                 let mut rl = link_of(l);
-                if let Some(existing) = links.iter_mut().find(|e| e.upstream_node_id == rl.upstream_node_id && e.downstream_node_id == rl.downstream_node_id) {
+                if let Some(existing) = links.iter_mut().find(|e| {
+                    e.upstream_node_id == rl.upstream_node_id && e.downstream_node_id == rl.downstream_node_id
+                }) {
                     if let (Some(a), Some(b)) = (&mut existing.reference_lanes, rl.reference_lanes.take()) {
                         a.bits |= b.bits;
                     }
@@ -647,7 +688,11 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
             }
             let start = w.start.as_deref().map(crate::model::parse_datetime).transpose().map_err(|e| cerr(&el, e))?;
             let end = w.end.as_deref().map(crate::model::parse_datetime).transpose().map_err(|e| cerr(&el, e))?;
-            let time = RSITimeDetails { start_time: start.map(|s| s.1), end_time: end.map(|e| e.1), end_time_confidence: None };
+            let time = RSITimeDetails {
+                start_time: start.map(|s| s.1),
+                end_time: end.map(|e| e.1),
+                end_time_confidence: None,
+            };
             let time = if time.start_time.is_none() && time.end_time.is_none() { None } else { Some(time) };
             // position: centroid of the affected lanes' centre lines
             let pts: Vec<P2> = lanes.iter().flat_map(|l| geometry::centreline(&frame, l)).collect();
@@ -661,7 +706,9 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
                 event_source: EventSource::Government,
                 event_pos: Some(point_offset(&frame, &refp, centre)),
                 event_radius: Some((radius * 10.0).round().clamp(0.0, 65535.0) as u16),
-                description: description(w.description.clone().unwrap_or_else(|| format!("{what}: lanes {}", ids.join(", ")))),
+                description: description(
+                    w.description.clone().unwrap_or_else(|| format!("{what}: lanes {}", ids.join(", "))),
+                ),
                 time_details: time.clone(),
                 priority: None,
                 reference_paths: None,

@@ -136,7 +136,7 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
         let mut groups: BTreeMap<u8, SignalKind> = BTreeMap::new();
         let mut used_ids: BTreeSet<u8> = BTreeSet::new();
         let mut names: BTreeSet<String> = BTreeSet::new();
-        let mut unique = |want: String, names: &mut BTreeSet<String>| {
+        let unique = |want: String, names: &mut BTreeSet<String>| {
             let mut s = want.clone();
             let mut k = 2;
             while names.contains(&s) {
@@ -171,7 +171,10 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                 let mut signal_group = None;
                 for c in lane.connects_to.iter().flatten() {
                     let to_lane = c.connecting_lane.as_ref().map(|cl| cl.lane);
-                    if lane_type == LaneType::Crosswalk && c.remote_intersection.id == n.id.id && to_lane == Some(lane.lane_id) {
+                    if lane_type == LaneType::Crosswalk
+                        && c.remote_intersection.id == n.id.id
+                        && to_lane == Some(lane.lane_id)
+                    {
                         signal_group = c.phase_id;
                         if let Some(g) = c.phase_id {
                             groups.insert(g, SignalKind::Pedestrian);
@@ -200,12 +203,24 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                     approach: aname.clone(),
                     direction,
                     lane_type,
-                    width_m: lane.lane_width.map(|w| w as f64 / 100.0).unwrap_or(link.link_width as f64 / 100.0 / link.lanes.len().max(1) as f64),
+                    width_m: lane
+                        .lane_width
+                        .map(|w| w as f64 / 100.0)
+                        .unwrap_or(link.link_width as f64 / 100.0 / link.lanes.len().max(1) as f64),
                     points: lane_points(n, lane, &frame),
                     points_wgs84: None,
-                    maneuvers: if lane_type.is_travel_lane() { lane.maneuvers.as_ref().map(maneuvers_of).unwrap_or_default() } else { Vec::new() },
+                    maneuvers: if lane_type.is_travel_lane() {
+                        lane.maneuvers.as_ref().map(maneuvers_of).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
                     stop_line: true,
-                    speed_limits: lane.speed_limits.iter().flatten().filter_map(|s| limit_of(s.type_, s.speed)).collect(),
+                    speed_limits: lane
+                        .speed_limits
+                        .iter()
+                        .flatten()
+                        .filter_map(|s| limit_of(s.type_, s.speed))
+                        .collect(),
                     only: if only.is_empty() { share } else { only },
                     bans: Vec::new(),
                     signal_group,
@@ -245,7 +260,10 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                     let free = (1..=255u8).find(|i| !used_ids.contains(i));
                     match free {
                         Some(f) => {
-                            dropped.lines.push(format!("{el}: lane id {id} is taken at intersection {}; renumbered to {f}", n.id.id));
+                            dropped.lines.push(format!(
+                                "{el}: lane id {id} is taken at intersection {}; renumbered to {f}",
+                                n.id.id
+                            ));
                             id = f;
                         }
                         None => {
@@ -262,12 +280,20 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                     approach: aname.clone(),
                     direction: if lane_type.is_travel_lane() { Direction::Egress } else { Direction::Both },
                     lane_type,
-                    width_m: lane.lane_width.map(|w| w as f64 / 100.0).unwrap_or(link.link_width as f64 / 100.0 / link.lanes.len().max(1) as f64),
+                    width_m: lane
+                        .lane_width
+                        .map(|w| w as f64 / 100.0)
+                        .unwrap_or(link.link_width as f64 / 100.0 / link.lanes.len().max(1) as f64),
                     points: lane_points(bn, lane, &frame),
                     points_wgs84: None,
                     maneuvers: Vec::new(),
                     stop_line: true,
-                    speed_limits: lane.speed_limits.iter().flatten().filter_map(|s| limit_of(s.type_, s.speed)).collect(),
+                    speed_limits: lane
+                        .speed_limits
+                        .iter()
+                        .flatten()
+                        .filter_map(|s| limit_of(s.type_, s.speed))
+                        .collect(),
                     only: if only.is_empty() { share } else { only },
                     bans: Vec::new(),
                     signal_group: None,
@@ -299,7 +325,11 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
             let to = if boundary.contains(&remote.id) {
                 match renumber.get(&(remote.id, lane)) {
                     Some(id) => Target::Lane(*id),
-                    None => Target::Remote { intersection: remote.id, region: region_if_other(remote.region, n.id.region), lane },
+                    None => Target::Remote {
+                        intersection: remote.id,
+                        region: region_if_other(remote.region, n.id.region),
+                        lane,
+                    },
                 }
             } else {
                 Target::Remote { intersection: remote.id, region: region_if_other(remote.region, n.id.region), lane }
@@ -316,7 +346,9 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
             if a.upstream_node.is_some() {
                 continue;
             }
-            let Some(link) = real.iter().find(|n| n.id.id == x.id).and_then(|n| n.in_links.as_ref()).and_then(|ls| ls.get(li)) else {
+            let Some(link) =
+                real.iter().find(|n| n.id.id == x.id).and_then(|n| n.in_links.as_ref()).and_then(|ls| ls.get(li))
+            else {
                 continue;
             };
             let up = link.upstream_node_id.id;
@@ -366,7 +398,11 @@ fn region_if_other(remote: Option<u16>, here: Option<u16>) -> Option<u16> {
     }
 }
 
-fn lane_kind(lane: &crate::csae::Lane, el: &str, dropped: &mut Dropped) -> (LaneType, Vec<VehicleClass>, Vec<VehicleClass>) {
+fn lane_kind(
+    lane: &crate::csae::Lane,
+    el: &str,
+    dropped: &mut Dropped,
+) -> (LaneType, Vec<VehicleClass>, Vec<VehicleClass>) {
     let mut only = Vec::new();
     let mut share = Vec::new();
     let t = match lane.lane_attributes.as_ref().map(|a| &a.lane_type) {
@@ -386,7 +422,9 @@ fn lane_kind(lane: &crate::csae::Lane, el: &str, dropped: &mut Dropped) -> (Lane
         Some(LaneTypeAttributes::Sidewalk(_)) => LaneType::Sidewalk,
         Some(LaneTypeAttributes::Parking(_)) => LaneType::Parking,
         Some(other) => {
-            dropped.lines.push(format!("{el}: lane type {other:?} has no model equivalent; kept as a sidewalk-like strip"));
+            dropped
+                .lines
+                .push(format!("{el}: lane type {other:?} has no model equivalent; kept as a sidewalk-like strip"));
             LaneType::Sidewalk
         }
     };
@@ -415,7 +453,10 @@ mod tests {
 
     #[test]
     fn examples_decompile_to_models_that_recompile_identically() {
-        for (n, t) in [("4leg", include_str!("../../examples/4leg.toml")), ("corridor", include_str!("../../examples/corridor.toml"))] {
+        for (n, t) in [
+            ("4leg", include_str!("../../examples/4leg.toml")),
+            ("corridor", include_str!("../../examples/corridor.toml")),
+        ] {
             let (m, _) = parse(n, t, Syntax::Toml).unwrap();
             let (map, _) = compile_map(&m, &MapOptions::default()).unwrap();
             let (back, dropped) = decompile_map(&map);

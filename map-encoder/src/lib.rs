@@ -10,12 +10,12 @@
 //! This crate depends on nothing else of Zhilu's and does no network I/O.
 #![warn(missing_docs)]
 
-pub mod csae;
-pub mod uper;
 pub mod compile;
+pub mod csae;
 pub mod decompile;
 pub mod geo;
 pub mod geometry;
 pub mod model;
 pub mod render;
+pub mod uper;
 pub mod validate;

@@ -687,8 +687,11 @@ pub fn parse(file: &str, text: &str, syntax: Syntax) -> Result<(MapFile, SourceM
             Ok((m, SourceMap::from_toml(text)))
         }
         Syntax::Json => {
-            let m: MapFile = serde_json::from_str(text)
-                .map_err(|e| ParseError { file: file.into(), line: e.line(), message: e.to_string() })?;
+            let m: MapFile = serde_json::from_str(text).map_err(|e| ParseError {
+                file: file.into(),
+                line: e.line(),
+                message: e.to_string(),
+            })?;
             Ok((m, SourceMap::from_json(text)))
         }
     }
@@ -785,7 +788,8 @@ impl TimeWindow {
         if s.eq_ignore_ascii_case("night") {
             return Ok(Self::Night);
         }
-        let (a, b) = s.split_once('-').ok_or_else(|| format!("`{s}` is not a time window: expected HH:MM-HH:MM or `night`"))?;
+        let (a, b) =
+            s.split_once('-').ok_or_else(|| format!("`{s}` is not a time window: expected HH:MM-HH:MM or `night`"))?;
         let hm = |x: &str| -> Result<u16, String> {
             let (h, m) = x.trim().split_once(':').ok_or_else(|| format!("`{x}` is not HH:MM"))?;
             let h: u16 = h.parse().map_err(|_| format!("`{x}` is not HH:MM"))?;

@@ -157,6 +157,48 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+/// Adds the enclosing field (or list index) to a boxed error while it
+/// unwinds.  The generated codec passes errors as `Box<DecodeError>` /
+/// `Box<EncodeError>` between its own functions (a one-pointer error keeps
+/// `Result`s small, so they travel in registers); the public `decode` and
+/// `encode` functions unbox them, so callers see the same errors.
+pub trait ErrorPath {
+    /// Add the enclosing field name.
+    fn at(self, field: &str) -> Self;
+    /// Add the enclosing list index.
+    fn at_index(self, i: usize) -> Self;
+}
+
+impl ErrorPath for Box<DecodeError> {
+    #[cold]
+    #[inline(never)]
+    fn at(mut self, field: &str) -> Self {
+        self.path.push(field.to_string());
+        self
+    }
+    #[cold]
+    #[inline(never)]
+    fn at_index(mut self, i: usize) -> Self {
+        self.path.push(format!("[{i}]"));
+        self
+    }
+}
+
+impl ErrorPath for Box<EncodeError> {
+    #[cold]
+    #[inline(never)]
+    fn at(mut self, field: &str) -> Self {
+        self.path.push(field.to_string());
+        self
+    }
+    #[cold]
+    #[inline(never)]
+    fn at_index(mut self, i: usize) -> Self {
+        self.path.push(format!("[{i}]"));
+        self
+    }
+}
+
 /// A JER (JSON) reading failure, with the JSON path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JerError {
@@ -352,6 +394,24 @@ impl<'a> BitReader<'a> {
         hi << 32 | lo
     }
 
+    /// Read `k` (1..=64) one-bit flags at once (a SEQUENCE preamble: extension
+    /// bit and presence bits), first flag most significant.  On short input it
+    /// fails exactly as `k` calls of [`Self::read_bit`] would: at the first
+    /// missing bit, needing 1 bit with none left.
+    #[inline(always)]
+    pub fn read_flags(&mut self, k: u32) -> Result<u64, DecodeError> {
+        if k as usize > self.remaining() {
+            return Err(self.flags_out_of_data());
+        }
+        self.read_bits(k)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn flags_out_of_data(&self) -> DecodeError {
+        DecodeError::new(self.base + self.end, DecodeErrorKind::OutOfData { needed: 1, available: 0 })
+    }
+
     /// Read one bit.
     #[inline(always)]
     pub fn read_bit(&mut self) -> Result<bool, DecodeError> {
@@ -465,7 +525,8 @@ impl<'a> BitReader<'a> {
         }
         let start = self.position();
         let n = self.unconstrained_len()?;
-        if n == 0 || n > 8 {
+        // indexes of extension values and alternatives: no schema has 2^32 of them
+        if n == 0 || n > 4 {
             return Err(DecodeError::new(start, DecodeErrorKind::UnsupportedLength(n)));
         }
         self.read_bits(n as u32 * 8)

@@ -96,7 +96,11 @@ impl Ctx<'_> {
 pub fn validate(file: &str, m: &MapFile, map: &SourceMap) -> Vec<Diagnostic> {
     let mut cx = Ctx { file, map, out: Vec::new() };
     if m.format != crate::model::FORMAT {
-        cx.err("format", "file".into(), format!("format `{}` is not supported; expected `{}`", m.format, crate::model::FORMAT));
+        cx.err(
+            "format",
+            "file".into(),
+            format!("format `{}` is not supported; expected `{}`", m.format, crate::model::FORMAT),
+        );
     }
     if m.intersections.is_empty() {
         cx.err("", "file".into(), "no [[intersection]] in the file".into());
@@ -108,7 +112,11 @@ pub fn validate(file: &str, m: &MapFile, map: &SourceMap) -> Vec<Diagnostic> {
             cx.err(
                 &format!("{p}.id"),
                 format!("intersection {}", x.id),
-                format!("duplicate intersection id {} (also intersection #{} in this file); ids must be unique per region", x.id, prev + 1),
+                format!(
+                    "duplicate intersection id {} (also intersection #{} in this file); ids must be unique per region",
+                    x.id,
+                    prev + 1
+                ),
             );
         }
         check_intersection(&mut cx, m, ii, x);
@@ -146,7 +154,14 @@ pub fn validate(file: &str, m: &MapFile, map: &SourceMap) -> Vec<Diagnostic> {
 
 fn ascii_name(cx: &mut Ctx<'_>, path: &str, element: String, what: &str, s: &str) {
     if s.is_empty() || s.len() > limits::NAME || !s.is_ascii() {
-        cx.err(path, element, format!("{what} `{s}` must be 1 to {} ASCII characters to fit the standard's DescriptiveName", limits::NAME));
+        cx.err(
+            path,
+            element,
+            format!(
+                "{what} `{s}` must be 1 to {} ASCII characters to fit the standard's DescriptiveName",
+                limits::NAME
+            ),
+        );
     }
 }
 
@@ -160,7 +175,11 @@ fn check_time(cx: &mut Ctx<'_>, path: &str, element: String, t: &Option<String>)
 
 fn check_kph(cx: &mut Ctx<'_>, path: &str, element: String, kph: f64) {
     if !(kph > 0.0 && kph <= limits::MAX_KPH) {
-        cx.err(path, element, format!("speed {kph} km/h is outside 0 < v <= {:.0} km/h, the standard's range", limits::MAX_KPH));
+        cx.err(
+            path,
+            element,
+            format!("speed {kph} km/h is outside 0 < v <= {:.0} km/h, the standard's range", limits::MAX_KPH),
+        );
     } else if kph > 130.0 {
         cx.warn(path, element, format!("speed {kph} km/h is unusually high for an intersection"));
     }
@@ -174,13 +193,25 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
     }
     let r = &x.reference;
     if !(-90.0..=90.0).contains(&r.lat) || !(-180.0..=180.0).contains(&r.lon) {
-        cx.err(&format!("{p}.reference"), el(""), format!("reference point ({}, {}) is not a WGS84 lat/lon", r.lat, r.lon));
+        cx.err(
+            &format!("{p}.reference"),
+            el(""),
+            format!("reference point ({}, {}) is not a WGS84 lat/lon", r.lat, r.lon),
+        );
     }
     if r.lat.abs() < 0.01 && r.lon.abs() < 0.01 {
-        cx.warn(&format!("{p}.reference"), el(""), "reference point is at (0, 0): a local frame given no real location?".into());
+        cx.warn(
+            &format!("{p}.reference"),
+            el(""),
+            "reference point is at (0, 0): a local frame given no real location?".into(),
+        );
     }
     if !(limits::ELEVATION_M.0..=limits::ELEVATION_M.1).contains(&r.elevation_m) {
-        cx.err(&format!("{p}.reference.elevation_m"), el(""), format!("elevation {} m is outside the standard's -409.6..6143.9 m", r.elevation_m));
+        cx.err(
+            &format!("{p}.reference.elevation_m"),
+            el(""),
+            format!("elevation {} m is outside the standard's -409.6..6143.9 m", r.elevation_m),
+        );
     }
     if let Some(v) = x.speed_limit_kph {
         check_kph(cx, &format!("{p}.speed_limit_kph"), el(""), v);
@@ -201,13 +232,21 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
         }
         let n = x.lanes.iter().filter(|l| l.approach == a.id && l.direction != Direction::Egress).count();
         if n > limits::LANES {
-            cx.err(&ap, el(&format!(", approach {}", a.id)), format!("{n} lanes; one link can carry at most {}", limits::LANES));
+            cx.err(
+                &ap,
+                el(&format!(", approach {}", a.id)),
+                format!("{n} lanes; one link can carry at most {}", limits::LANES),
+            );
         }
         if !x.lanes.iter().any(|l| l.approach == a.id) {
             cx.warn(&ap, el(&format!(", approach {}", a.id)), "approach has no lanes".into());
         }
         if a.upstream_node == Some(x.id) {
-            cx.err(&format!("{ap}.upstream_node"), el(&format!(", approach {}", a.id)), "upstream_node is this intersection itself".into());
+            cx.err(
+                &format!("{ap}.upstream_node"),
+                el(&format!(", approach {}", a.id)),
+                "upstream_node is this intersection itself".into(),
+            );
         }
     }
     // signal groups
@@ -230,7 +269,11 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
         let lp = format!("{p}.lane[{li}]");
         let le = el(&format!(", lane {}", l.id));
         if let Some(prev) = lane_idx.insert(l.id, li) {
-            cx.err(&format!("{lp}.id"), le.clone(), format!("duplicate lane id {} (first used by lane #{} of this intersection)", l.id, prev + 1));
+            cx.err(
+                &format!("{lp}.id"),
+                le.clone(),
+                format!("duplicate lane id {} (first used by lane #{} of this intersection)", l.id, prev + 1),
+            );
         }
         if l.id == 0 {
             cx.err(&format!("{lp}.id"), le.clone(), "lane id 0 is reserved by the standard; use 1..255".into());
@@ -239,13 +282,25 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             cx.err(
                 &format!("{lp}.approach"),
                 le.clone(),
-                format!("unknown approach `{}`; declared: {}", l.approach, x.approaches.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "unknown approach `{}`; declared: {}",
+                    l.approach,
+                    x.approaches.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             );
         }
         if !(l.width_m > 0.0 && l.width_m <= limits::MAX_WIDTH_M) {
-            cx.err(&format!("{lp}.width_m"), le.clone(), format!("width {} m is outside 0 < w <= 327.67 m (LaneWidth in cm)", l.width_m));
+            cx.err(
+                &format!("{lp}.width_m"),
+                le.clone(),
+                format!("width {} m is outside 0 < w <= 327.67 m (LaneWidth in cm)", l.width_m),
+            );
         } else if l.lane_type.is_travel_lane() && l.lane_type != LaneType::Bike && !(2.5..=5.5).contains(&l.width_m) {
-            cx.warn(&format!("{lp}.width_m"), le.clone(), format!("width {} m is unusual for a {:?} lane (2.5..5.5 m expected)", l.width_m, l.lane_type));
+            cx.warn(
+                &format!("{lp}.width_m"),
+                le.clone(),
+                format!("width {} m is unusual for a {:?} lane (2.5..5.5 m expected)", l.width_m, l.lane_type),
+            );
         }
         let pts = match (&l.points, &l.points_wgs84) {
             (Some(_), Some(_)) => {
@@ -253,12 +308,22 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
                 continue;
             }
             (None, None) => {
-                cx.err(&lp, le.clone(), "lane has no centre line: add `points` (local metres) or `points_wgs84`".into());
+                cx.err(
+                    &lp,
+                    le.clone(),
+                    "lane has no centre line: add `points` (local metres) or `points_wgs84`".into(),
+                );
                 continue;
             }
             (_, Some(w)) => {
-                if let Some(bad) = w.iter().find(|q| !(-90.0..=90.0).contains(&q[0]) || !(-180.0..=180.0).contains(&q[1])) {
-                    cx.err(&format!("{lp}.points_wgs84"), le.clone(), format!("[{}, {}] is not [lat, lon]", bad[0], bad[1]));
+                if let Some(bad) =
+                    w.iter().find(|q| !(-90.0..=90.0).contains(&q[0]) || !(-180.0..=180.0).contains(&q[1]))
+                {
+                    cx.err(
+                        &format!("{lp}.points_wgs84"),
+                        le.clone(),
+                        format!("[{}, {}] is not [lat, lon]", bad[0], bad[1]),
+                    );
                     continue;
                 }
                 geometry::centreline(&frame, l)
@@ -273,7 +338,11 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             cx.err(
                 &format!("{lp}.points"),
                 le.clone(),
-                format!("{} points; the standard's PointList carries 2 to {} per lane (simplify the centre line)", pts.len(), limits::POINTS),
+                format!(
+                    "{} points; the standard's PointList carries 2 to {} per lane (simplify the centre line)",
+                    pts.len(),
+                    limits::POINTS
+                ),
             );
         }
         if pts.windows(2).any(|s| (s[1] - s[0]).norm() < 0.01) {
@@ -281,7 +350,11 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
         }
         if let Some(far) = pts.iter().map(|q| q.norm()).reduce(f64::max) {
             if far > 2000.0 {
-                cx.warn(&format!("{lp}.points"), le.clone(), format!("a point is {far:.0} m from the reference point: wrong frame or units?"));
+                cx.warn(
+                    &format!("{lp}.points"),
+                    le.clone(),
+                    format!("a point is {far:.0} m from the reference point: wrong frame or units?"),
+                );
             }
         }
         if pts.len() >= 2 && l.lane_type.is_travel_lane() {
@@ -315,11 +388,19 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
         }
         if l.lane_type == LaneType::Crosswalk {
             if l.direction != Direction::Both {
-                cx.warn(&format!("{lp}.direction"), le.clone(), "crosswalks are walked both ways: use direction = \"both\"".into());
+                cx.warn(
+                    &format!("{lp}.direction"),
+                    le.clone(),
+                    "crosswalks are walked both ways: use direction = \"both\"".into(),
+                );
             }
             match l.signal_group {
                 Some(g) => match groups.get(&g) {
-                    None => cx.err(&format!("{lp}.signal_group"), le.clone(), format!("unknown signal group {g}; defined: {}", group_list())),
+                    None => cx.err(
+                        &format!("{lp}.signal_group"),
+                        le.clone(),
+                        format!("unknown signal group {g}; defined: {}", group_list()),
+                    ),
                     Some(sg) if sg.kind != SignalKind::Pedestrian => cx.warn(
                         &format!("{lp}.signal_group"),
                         le.clone(),
@@ -327,19 +408,29 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
                     ),
                     _ => {}
                 },
-                None if !groups.is_empty() => {
-                    cx.warn(&lp, le.clone(), "crosswalk at a signalised intersection has no pedestrian signal group".into())
-                }
+                None if !groups.is_empty() => cx.warn(
+                    &lp,
+                    le.clone(),
+                    "crosswalk at a signalised intersection has no pedestrian signal group".into(),
+                ),
                 None => {}
             }
         } else if let Some(g) = l.signal_group {
-            cx.err(&format!("{lp}.signal_group"), le.clone(), format!("signal_group {g} on a lane is only for crosswalks; put vehicle signal groups on connections"));
+            cx.err(
+                &format!("{lp}.signal_group"),
+                le.clone(),
+                format!("signal_group {g} on a lane is only for crosswalks; put vehicle signal groups on connections"),
+            );
         }
         if l.lane_type.is_travel_lane() && l.direction == Direction::Both {
             cx.err(&format!("{lp}.direction"), le.clone(), "a travel lane must be `ingress` or `egress`".into());
         }
         if l.speed_limits.len() > limits::SPEED_LIMITS {
-            cx.err(&format!("{lp}.speed_limits"), le.clone(), format!("{} speed limits; the standard carries at most {}", l.speed_limits.len(), limits::SPEED_LIMITS));
+            cx.err(
+                &format!("{lp}.speed_limits"),
+                le.clone(),
+                format!("{} speed limits; the standard carries at most {}", l.speed_limits.len(), limits::SPEED_LIMITS),
+            );
         }
         for (si, s) in l.speed_limits.iter().enumerate() {
             check_kph(cx, &format!("{lp}.speed_limits[{si}].kph"), le.clone(), s.kph);
@@ -348,7 +439,11 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
         for (bi, b) in l.bans.iter().enumerate() {
             check_time(cx, &format!("{lp}.bans[{bi}].time"), le.clone(), &b.time);
             if l.only.contains(&b.vehicle) {
-                cx.err(&format!("{lp}.bans[{bi}]"), le.clone(), format!("{:?} is both the only class allowed and banned", b.vehicle));
+                cx.err(
+                    &format!("{lp}.bans[{bi}]"),
+                    le.clone(),
+                    format!("{:?} is both the only class allowed and banned", b.vehicle),
+                );
             }
         }
         if l.lane_type == LaneType::Bus && !l.only.is_empty() && !l.only.contains(&crate::model::VehicleClass::Bus) {
@@ -361,7 +456,11 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
     // overlapping / crossing lanes on the same approach and direction
     for (a_i, a) in x.lanes.iter().enumerate() {
         for b in x.lanes.iter().skip(a_i + 1) {
-            if a.approach != b.approach || a.direction != b.direction || !a.lane_type.is_travel_lane() || !b.lane_type.is_travel_lane() {
+            if a.approach != b.approach
+                || a.direction != b.direction
+                || !a.lane_type.is_travel_lane()
+                || !b.lane_type.is_travel_lane()
+            {
                 continue;
             }
             let (Some(pa), Some(pb)) = (lines.get(&a.id), lines.get(&b.id)) else { continue };
@@ -372,7 +471,11 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             let need = (a.width_m + b.width_m) / 2.0;
             let lp = format!("{p}.lane[{}]", lane_idx.get(&b.id).copied().unwrap_or(0));
             if geometry::polylines_cross(pa, pb) {
-                cx.err(&lp, el(&format!(", lane {}", b.id)), format!("centre line crosses lane {}'s on the same approach", a.id));
+                cx.err(
+                    &lp,
+                    el(&format!(", lane {}", b.id)),
+                    format!("centre line crosses lane {}'s on the same approach", a.id),
+                );
             } else if d < need - 0.25 {
                 cx.err(
                     &lp,
@@ -393,7 +496,10 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             Some(l) if l.direction != Direction::Ingress || !l.lane_type.is_travel_lane() => cx.err(
                 &format!("{cp}.from"),
                 ce.clone(),
-                format!("lane {} is {:?} {:?}; connections start at an ingress travel lane", c.from, l.direction, l.lane_type),
+                format!(
+                    "lane {} is {:?} {:?}; connections start at an ingress travel lane",
+                    c.from, l.direction, l.lane_type
+                ),
             ),
             _ => {}
         }
@@ -403,21 +509,37 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
                 Some(l) if l.direction != Direction::Egress => cx.err(
                     &format!("{cp}.to"),
                     ce.clone(),
-                    format!("lane {t} is {:?}: a connection must end on an egress lane (this one runs against traffic)", l.direction),
+                    format!(
+                        "lane {t} is {:?}: a connection must end on an egress lane (this one runs against traffic)",
+                        l.direction
+                    ),
                 ),
-                Some(l) if x.lane(c.from).is_some_and(|f| f.approach == l.approach) && c.maneuver != crate::model::Maneuver::UTurn => cx.warn(
-                    &format!("{cp}.to"),
-                    ce.clone(),
-                    format!("connection returns to its own approach `{}` but is not a u_turn", l.approach),
-                ),
+                Some(l)
+                    if x.lane(c.from).is_some_and(|f| f.approach == l.approach)
+                        && c.maneuver != crate::model::Maneuver::UTurn =>
+                {
+                    cx.warn(
+                        &format!("{cp}.to"),
+                        ce.clone(),
+                        format!("connection returns to its own approach `{}` but is not a u_turn", l.approach),
+                    )
+                }
                 _ => {}
             },
             Target::Remote { intersection, lane, .. } => {
                 if *intersection == x.id {
-                    cx.err(&format!("{cp}.to"), ce.clone(), "use `to = <lane id>` for a lane of this intersection".into());
+                    cx.err(
+                        &format!("{cp}.to"),
+                        ce.clone(),
+                        "use `to = <lane id>` for a lane of this intersection".into(),
+                    );
                 } else if let Some(other) = m.intersection(*intersection) {
                     match other.lane(*lane) {
-                        None => cx.err(&format!("{cp}.to"), ce.clone(), format!("intersection {intersection} has no lane {lane}")),
+                        None => cx.err(
+                            &format!("{cp}.to"),
+                            ce.clone(),
+                            format!("intersection {intersection} has no lane {lane}"),
+                        ),
                         Some(l) if l.direction != Direction::Ingress => cx.err(
                             &format!("{cp}.to"),
                             ce.clone(),
@@ -429,11 +551,17 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             }
         }
         match c.signal_group {
-            Some(g) if !groups.contains_key(&g) => cx.err(&format!("{cp}.signal_group"), ce.clone(), format!("unknown signal group {g}; defined: {}", group_list())),
+            Some(g) if !groups.contains_key(&g) => cx.err(
+                &format!("{cp}.signal_group"),
+                ce.clone(),
+                format!("unknown signal group {g}; defined: {}", group_list()),
+            ),
             Some(g) if groups.get(&g).is_some_and(|sg| sg.kind == SignalKind::Pedestrian) => {
                 cx.err(&format!("{cp}.signal_group"), ce.clone(), format!("signal group {g} is a pedestrian group"))
             }
-            None if !groups.is_empty() => cx.warn(&cp, ce.clone(), "connection at a signalised intersection has no signal group".into()),
+            None if !groups.is_empty() => {
+                cx.warn(&cp, ce.clone(), "connection at a signalised intersection has no signal group".into())
+            }
             _ => {}
         }
         *per_lane.entry(c.from).or_default() += 1;
@@ -447,19 +575,34 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             cx.err(
                 &format!("{p}.lane[{li}]"),
                 el(&format!(", lane {lane}")),
-                format!("{n} connections; the standard's ConnectsToList carries at most {} per lane", limits::CONNECTIONS),
+                format!(
+                    "{n} connections; the standard's ConnectsToList carries at most {} per lane",
+                    limits::CONNECTIONS
+                ),
             );
         }
     }
     for (li, l) in x.lanes.iter().enumerate() {
-        if l.direction == Direction::Ingress && l.lane_type.is_travel_lane() && !x.connections.iter().any(|c| c.from == l.id) {
-            cx.warn(&format!("{p}.lane[{li}]"), el(&format!(", lane {}", l.id)), "ingress lane has no connections: vehicles in it can go nowhere".into());
+        if l.direction == Direction::Ingress
+            && l.lane_type.is_travel_lane()
+            && !x.connections.iter().any(|c| c.from == l.id)
+        {
+            cx.warn(
+                &format!("{p}.lane[{li}]"),
+                el(&format!(", lane {}", l.id)),
+                "ingress lane has no connections: vehicles in it can go nowhere".into(),
+            );
         }
     }
     for (gi, g) in x.signal_groups.iter().enumerate() {
-        let used = x.connections.iter().any(|c| c.signal_group == Some(g.id)) || x.lanes.iter().any(|l| l.signal_group == Some(g.id));
+        let used = x.connections.iter().any(|c| c.signal_group == Some(g.id))
+            || x.lanes.iter().any(|l| l.signal_group == Some(g.id));
         if !used {
-            cx.warn(&format!("{p}.signal_group[{gi}]"), el(&format!(", signal group {}", g.id)), "signal group is not used by any connection or crosswalk".into());
+            cx.warn(
+                &format!("{p}.signal_group[{gi}]"),
+                el(&format!(", signal group {}", g.id)),
+                "signal group is not used by any connection or crosswalk".into(),
+            );
         }
     }
     // work zones
@@ -481,6 +624,23 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
         if let Some(v) = w.speed_limit_kph {
             check_kph(cx, &format!("{wp}.speed_limit_kph"), we.clone(), v);
         }
+        if w.closed {
+            for l in &w.lanes {
+                let into: Vec<String> = x
+                    .connections
+                    .iter()
+                    .filter(|c| c.to == Target::Lane(*l) || c.from == *l)
+                    .map(|c| format!("{} -> {}", c.from, target_text(&c.to)))
+                    .collect();
+                if !into.is_empty() {
+                    cx.warn(
+                        &format!("{wp}.lanes"),
+                        we.clone(),
+                        format!("closes lane {l}, which connections still use ({}): vehicles will be sent into a closed lane", into.join(", ")),
+                    );
+                }
+            }
+        }
         if !w.closed && w.speed_limit_kph.is_none() {
             cx.warn(&wp, we.clone(), "work zone neither closes lanes nor limits speed".into());
         }
@@ -499,7 +659,11 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
         }
         if let Some(d) = &w.description {
             if !d.is_ascii() || d.len() > 512 {
-                cx.err(&format!("{wp}.description"), we.clone(), "description must be 1 to 512 ASCII characters (IA5String in RSI)".into());
+                cx.err(
+                    &format!("{wp}.description"),
+                    we.clone(),
+                    "description must be 1 to 512 ASCII characters (IA5String in RSI)".into(),
+                );
             }
         }
     }
@@ -521,10 +685,16 @@ fn check_links(cx: &mut Ctx<'_>, m: &MapFile) {
         let to = m.intersection(l.to.intersection);
         for (end, x, which) in [(&l.from, from, "from"), (&l.to, to, "to")] {
             match x {
-                None => cx.err(&format!("{lp}.{which}"), le.clone(), format!("intersection {} is not in this file", end.intersection)),
-                Some(x) if x.approach(&end.approach).is_none() => {
-                    cx.err(&format!("{lp}.{which}"), le.clone(), format!("intersection {} has no approach `{}`", end.intersection, end.approach))
-                }
+                None => cx.err(
+                    &format!("{lp}.{which}"),
+                    le.clone(),
+                    format!("intersection {} is not in this file", end.intersection),
+                ),
+                Some(x) if x.approach(&end.approach).is_none() => cx.err(
+                    &format!("{lp}.{which}"),
+                    le.clone(),
+                    format!("intersection {} has no approach `{}`", end.intersection, end.approach),
+                ),
                 _ => {}
             }
         }
@@ -535,30 +705,61 @@ fn check_links(cx: &mut Ctx<'_>, m: &MapFile) {
             cx.err(&format!("{lp}.to"), le.clone(), "another link already ends at this approach".into());
         }
         let (Some(from), Some(to)) = (from, to) else { continue };
-        let eg: Vec<_> = from.lanes.iter().filter(|x| x.approach == l.from.approach && x.direction == Direction::Egress && x.lane_type.is_travel_lane()).collect();
-        let ing: Vec<_> = to.lanes.iter().filter(|x| x.approach == l.to.approach && x.direction == Direction::Ingress && x.lane_type.is_travel_lane()).collect();
+        let eg: Vec<_> = from
+            .lanes
+            .iter()
+            .filter(|x| {
+                x.approach == l.from.approach && x.direction == Direction::Egress && x.lane_type.is_travel_lane()
+            })
+            .collect();
+        let ing: Vec<_> = to
+            .lanes
+            .iter()
+            .filter(|x| {
+                x.approach == l.to.approach && x.direction == Direction::Ingress && x.lane_type.is_travel_lane()
+            })
+            .collect();
         if l.lane_map.is_empty() {
             if eg.len() != ing.len() && !eg.is_empty() {
                 cx.warn(
                     &lp,
                     le.clone(),
-                    format!("{} egress lanes lead onto {} ingress lanes; add `lane_map` to say which joins which", eg.len(), ing.len()),
+                    format!(
+                        "{} egress lanes lead onto {} ingress lanes; add `lane_map` to say which joins which",
+                        eg.len(),
+                        ing.len()
+                    ),
                 );
             }
         } else {
             for (pi, [a, b]) in l.lane_map.iter().enumerate() {
                 if !eg.iter().any(|x| x.id == *a) {
-                    cx.err(&format!("{lp}.lane_map[{pi}]"), le.clone(), format!("lane {a} is not an egress travel lane of {}:{}", l.from.intersection, l.from.approach));
+                    cx.err(
+                        &format!("{lp}.lane_map[{pi}]"),
+                        le.clone(),
+                        format!("lane {a} is not an egress travel lane of {}:{}", l.from.intersection, l.from.approach),
+                    );
                 }
                 if !ing.iter().any(|x| x.id == *b) {
-                    cx.err(&format!("{lp}.lane_map[{pi}]"), le.clone(), format!("lane {b} is not an ingress travel lane of {}:{}", l.to.intersection, l.to.approach));
+                    cx.err(
+                        &format!("{lp}.lane_map[{pi}]"),
+                        le.clone(),
+                        format!("lane {b} is not an ingress travel lane of {}:{}", l.to.intersection, l.to.approach),
+                    );
                 }
             }
         }
         if let Some(a) = to.approach(&l.to.approach) {
             if let Some(u) = a.upstream_node {
                 if u != l.from.intersection {
-                    cx.err(&lp, le.clone(), format!("approach `{}` says its upstream node is {u}, the link says {}", a.id, l.from.intersection));
+                    cx.err(
+                        &lp,
+                        le.clone(),
+                        format!(
+                            "approach `{}` says its upstream node is {u}, the link says {}",
+                            a.id, l.from.intersection
+                        ),
+                    );
                 }
             }
         }
@@ -582,7 +783,10 @@ mod tests {
 
     #[test]
     fn shipped_examples_have_no_errors() {
-        for (name, text) in [("4leg", include_str!("../../examples/4leg.toml")), ("corridor", include_str!("../../examples/corridor.toml"))] {
+        for (name, text) in [
+            ("4leg", include_str!("../../examples/4leg.toml")),
+            ("corridor", include_str!("../../examples/corridor.toml")),
+        ] {
             let d = check(text);
             let errors: Vec<_> = d.iter().filter(|x| x.severity == Severity::Error).map(|x| x.to_string()).collect();
             assert!(errors.is_empty(), "{name}: {errors:#?}");
@@ -629,26 +833,42 @@ mod tests {
 
     #[test]
     fn reversed_ingress_lane_runs_against_traffic() {
-        let d = check(&with(EX, "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]", "points = [[-5.25, 22.00], [-5.25, 91.00], [-5.25, 160.00]]"));
+        let d = check(&with(
+            EX,
+            "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]",
+            "points = [[-5.25, 22.00], [-5.25, 91.00], [-5.25, 160.00]]",
+        ));
         assert!(has(&d, Severity::Error, "runs away from the intersection"), "{d:#?}");
     }
 
     #[test]
     fn lane_past_stop_line() {
-        let d = check(&with(EX, "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]", "points = [[-5.25, 160.00], [-5.25, 10.00], [-5.25, 22.00]]"));
+        let d = check(&with(
+            EX,
+            "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]",
+            "points = [[-5.25, 160.00], [-5.25, 10.00], [-5.25, 22.00]]",
+        ));
         assert!(has(&d, Severity::Error, "beyond the stop line"), "{d:#?}");
     }
 
     #[test]
     fn overlapping_lanes() {
-        let d = check(&with(EX, "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]", "points = [[-6.25, 160.00], [-6.25, 91.00], [-6.25, 22.00]]"));
+        let d = check(&with(
+            EX,
+            "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]",
+            "points = [[-6.25, 160.00], [-6.25, 91.00], [-6.25, 22.00]]",
+        ));
         assert!(has(&d, Severity::Error, "overlaps lane"), "{d:#?}");
     }
 
     #[test]
     fn standard_limits() {
         let many: Vec<String> = (0..32).map(|i| format!("[-5.25, {}.0]", 200 - i * 5)).collect();
-        let d = check(&with(EX, "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]", &format!("points = [{}]", many.join(", "))));
+        let d = check(&with(
+            EX,
+            "points = [[-5.25, 160.00], [-5.25, 91.00], [-5.25, 22.00]]",
+            &format!("points = [{}]", many.join(", ")),
+        ));
         assert!(has(&d, Severity::Error, "PointList carries 2 to 31"), "{d:#?}");
         let d = check(&with(EX, "width_m = 3.5", "width_m = 400.0"));
         assert!(has(&d, Severity::Error, "LaneWidth"), "{d:#?}");
@@ -670,11 +890,24 @@ mod tests {
 
     #[test]
     fn warnings_for_suspicious_input() {
-        let d = check(&with(EX, "[[intersection.signal_group]]\nid = 5\n", "[[intersection.signal_group]]\nid = 77\n[[intersection.signal_group]]\nid = 5\n"));
+        let d = check(&with(
+            EX,
+            "[[intersection.signal_group]]\nid = 5\n",
+            "[[intersection.signal_group]]\nid = 77\n[[intersection.signal_group]]\nid = 5\n",
+        ));
         assert!(has(&d, Severity::Warning, "not used by any connection"), "{d:#?}");
         let d = check(&with(EX, "width_m = 3.5", "width_m = 6.5"));
         assert!(has(&d, Severity::Warning, "unusual"), "{d:#?}");
-        assert!(!has_errors(&d) || d.iter().all(|x| x.severity == Severity::Warning || x.message.contains("overlaps")), "{d:#?}");
+        assert!(
+            !has_errors(&d) || d.iter().all(|x| x.severity == Severity::Warning || x.message.contains("overlaps")),
+            "{d:#?}"
+        );
+    }
+
+    #[test]
+    fn closing_a_lane_that_connections_use_is_flagged() {
+        let d = check(&with(EX, "speed_limit_kph = 30\nstart", "closed = true\nspeed_limit_kph = 30\nstart"));
+        assert!(has(&d, Severity::Warning, "vehicles will be sent into a closed lane"), "{d:#?}");
     }
 
     #[test]
@@ -682,7 +915,11 @@ mod tests {
         let d = check(&with(EX, "time = \"07:00-09:00\"", "time = \"7 to 9\""));
         assert!(has(&d, Severity::Error, "not a time window"), "{d:#?}");
         let c = include_str!("../../examples/corridor.toml");
-        let d = check(&with(c, "to = { intersection = 2002, approach = \"west\" }", "to = { intersection = 2002, approach = \"nowhere\" }"));
+        let d = check(&with(
+            c,
+            "to = { intersection = 2002, approach = \"west\" }",
+            "to = { intersection = 2002, approach = \"nowhere\" }",
+        ));
         assert!(has(&d, Severity::Error, "has no approach `nowhere`"), "{d:#?}");
     }
 }

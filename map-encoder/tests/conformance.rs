@@ -11,19 +11,23 @@ use map_encoder::csae::*;
 use map_encoder::model::{parse, Syntax};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-use rand_core::RngCore;
 
 fn case(name: String, ty: &'static str, m: &Message) -> (String, &'static str, Vec<u8>, String) {
     let bytes = m.encode().unwrap_or_else(|e| panic!("{name}: {e}"));
     (name, ty, bytes, m.to_jer())
 }
 
-fn arbitrary_cases<T: for<'a> Arbitrary<'a>>(label: &str, ty: &'static str, n: usize, wrap: impl Fn(T) -> Message) -> Vec<(String, &'static str, Vec<u8>, String)> {
-    let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7u8; 32]);
+fn arbitrary_cases<T: for<'a> Arbitrary<'a>>(
+    label: &str,
+    ty: &'static str,
+    n: usize,
+    wrap: impl Fn(T) -> Message,
+) -> Vec<(String, &'static str, Vec<u8>, String)> {
+    let mut runner = TestRunner::new_with_rng(Default::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7u8; 32]));
+    let bytes = proptest::collection::vec(proptest::arbitrary::any::<u8>(), 4096);
     let mut out = vec![];
     for i in 0..n {
-        let mut buf = vec![0u8; 4096];
-        rng.fill_bytes(&mut buf);
+        let buf = bytes.new_tree(&mut runner).expect("bytes").current();
         let mut u = Unstructured::new(&buf);
         let v = T::arbitrary(&mut u).expect("arbitrary value");
         let m = wrap(v);
@@ -40,13 +44,23 @@ fn arbitrary_cases<T: for<'a> Arbitrary<'a>>(label: &str, ty: &'static str, n: u
 fn everything_we_write_matches_asn1tools() {
     let mut cases = vec![];
     // the shipped examples
-    for (n, t) in [("4leg", include_str!("../../examples/4leg.toml")), ("corridor", include_str!("../../examples/corridor.toml"))] {
+    for (n, t) in
+        [("4leg", include_str!("../../examples/4leg.toml")), ("corridor", include_str!("../../examples/corridor.toml"))]
+    {
         let (m, _) = parse(n, t, Syntax::Toml).unwrap();
         let (map, _) = compile_map(&m, &MapOptions { msg_cnt: 3, minute_of_year: Some(480_000) }).unwrap();
-        cases.push(case(format!("{n}-map"), "MessageFrame", &Message::MessageFrame(MessageFrame::MapFrame(map.clone()))));
+        cases.push(case(
+            format!("{n}-map"),
+            "MessageFrame",
+            &Message::MessageFrame(MessageFrame::MapFrame(map.clone())),
+        ));
         cases.push(case(format!("{n}-mapdata"), "MapData", &Message::MapData(map)));
         let now = map_encoder::model::parse_datetime("2026-12-02T08:00").unwrap();
-        for (i, r) in compile_rsi(&m, &RsiOptions { msg_cnt: 1, now, rsu_id: None, codes: Default::default() }).unwrap().into_iter().enumerate() {
+        for (i, r) in compile_rsi(&m, &RsiOptions { msg_cnt: 1, now, rsu_id: None, codes: Default::default() })
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
             cases.push(case(format!("{n}-rsi-{i}"), "MessageFrame", &Message::MessageFrame(MessageFrame::RsiFrame(r))));
         }
     }
@@ -56,7 +70,11 @@ fn everything_we_write_matches_asn1tools() {
         let shape = common::shape_strategy().new_tree(&mut runner).unwrap().current();
         let m = common::build(&shape);
         let (map, _) = compile_map(&m, &MapOptions::default()).unwrap();
-        cases.push(case(format!("random-map-{i}"), "MessageFrame", &Message::MessageFrame(MessageFrame::MapFrame(map))));
+        cases.push(case(
+            format!("random-map-{i}"),
+            "MessageFrame",
+            &Message::MessageFrame(MessageFrame::MapFrame(map)),
+        ));
     }
     // every message type, with values drawn inside the standard's constraints
     cases.extend(arbitrary_cases::<MessageFrame>("frame", "MessageFrame", 60, Message::MessageFrame));

@@ -63,15 +63,22 @@ fn four_leg_map_has_what_the_file_says() {
         other => panic!("{other:?}"),
     }
     // every connection carries its phase id
-    let phases: Vec<u8> = links.iter().flat_map(|l| l.lanes.iter()).flat_map(|l| l.connects_to.iter().flatten()).filter_map(|c| c.phase_id).collect();
+    let phases: Vec<u8> = links
+        .iter()
+        .flat_map(|l| l.lanes.iter())
+        .flat_map(|l| l.connects_to.iter().flatten())
+        .filter_map(|c| c.phase_id)
+        .collect();
     assert!(phases.contains(&2) && phases.contains(&5) && phases.contains(&21));
     // points are offsets from the node in 1e-7 degree: the stop line of lane 2 is 22 m north
     let p = links[0].lanes[1].points.as_ref().unwrap().last().unwrap();
     match &p.pos_offset.offset_ll {
-        map_encoder::csae::PositionOffsetLL::PositionLL2(o) => {
-            assert!((o.lat as f64 - 22.0 / 111_189.0 * 1e7).abs() < 25.0, "{o:?}");
+        // 22 m north is 1979 units of 1e-7 degree; 5.25 m west at 23.129 N is 513
+        map_encoder::csae::PositionOffsetLL::PositionLL1(o) => {
+            assert!((o.lat as f64 - 22.0 / 111_189.0 * 1e7).abs() < 12.0, "{o:?}");
+            assert!((o.lon as f64 + 5.25 / (111_319.5 * 23.129f64.to_radians().cos()) * 1e7).abs() < 3.0, "{o:?}");
         }
-        other => panic!("{other:?}"),
+        other => panic!("the smallest alternative (LL1) fits a 22 m offset: {other:?}"),
     }
 }
 
@@ -90,7 +97,10 @@ fn rsi_carries_rules_the_map_cannot() {
     assert_eq!((ban.start_time, ban.end_time), (Some(day + 420), Some(day + 540)));
     let rtes = r.rtes.as_ref().unwrap();
     assert_eq!(rtes.len(), 1);
-    assert_eq!(rtes[0].time_details.as_ref().unwrap().start_time, Some(map_encoder::model::parse_datetime("2026-12-01T09:00").unwrap().1));
+    assert_eq!(
+        rtes[0].time_details.as_ref().unwrap().start_time,
+        Some(map_encoder::model::parse_datetime("2026-12-01T09:00").unwrap().1)
+    );
     let bytes = encode_frame(&MessageFrame::RsiFrame(r.clone())).unwrap();
     assert_eq!(decode_frame(&bytes).unwrap(), MessageFrame::RsiFrame(r.clone()));
 }

@@ -13,10 +13,8 @@ fn vectors() -> Vec<(String, TopType, Vec<u8>, serde_json::Value)> {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         let Some(stem) = name.strip_suffix(".hex") else { continue };
         let hex = std::fs::read_to_string(&p).unwrap();
-        let bytes: Vec<u8> = (0..hex.trim().len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
-            .collect();
+        let bytes: Vec<u8> =
+            (0..hex.trim().len()).step_by(2).map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap()).collect();
         let jer: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.jer.json"))).unwrap()).unwrap();
         let ty = if stem.contains("-mapdata-") {

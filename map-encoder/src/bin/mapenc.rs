@@ -139,7 +139,10 @@ impl From<std::io::Error> for Fail {
 fn read_text(p: &Path) -> Result<String, Fail> {
     let meta = std::fs::metadata(p).map_err(|e| Fail(2, format!("{}: {e}", p.display())))?;
     if meta.len() as usize > model::MAX_FILE_BYTES {
-        return Err(Fail(1, format!("{}: {} bytes is larger than the {}-byte limit", p.display(), meta.len(), model::MAX_FILE_BYTES)));
+        return Err(Fail(
+            1,
+            format!("{}: {} bytes is larger than the {}-byte limit", p.display(), meta.len(), model::MAX_FILE_BYTES),
+        ));
     }
     std::fs::read_to_string(p).map_err(|e| Fail(2, format!("{}: {e}", p.display())))
 }
@@ -152,7 +155,8 @@ fn read_bytes(p: &Path, hex: bool) -> Result<Vec<u8>, Fail> {
     }
     let raw = std::fs::read(p).map_err(|e| Fail(2, format!("{}: {e}", p.display())))?;
     let text = std::str::from_utf8(&raw).ok().map(|s| s.split_whitespace().collect::<String>());
-    let looks_hex = text.as_ref().is_some_and(|t| !t.is_empty() && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    let looks_hex =
+        text.as_ref().is_some_and(|t| !t.is_empty() && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()));
     if hex || looks_hex {
         let t = text.ok_or_else(|| Fail(1, format!("{}: not hex text", p.display())))?;
         let t = t.trim_start_matches("0x");
@@ -167,7 +171,9 @@ fn decode_hex(t: &str) -> Result<Vec<u8>, String> {
     }
     (0..t.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&t[i..i + 2], 16).map_err(|_| format!("`{}` at character {i} is not hex", &t[i..i + 2])))
+        .map(|i| {
+            u8::from_str_radix(&t[i..i + 2], 16).map_err(|_| format!("`{}` at character {i} is not hex", &t[i..i + 2]))
+        })
         .collect()
 }
 
@@ -201,7 +207,9 @@ fn load_valid(p: &Path) -> Result<MapFile, Fail> {
 }
 
 fn top_type(s: &str) -> Result<TopType, Fail> {
-    TopType::parse(s).ok_or_else(|| Fail(2, format!("unknown type `{s}`: use MessageFrame, MapData, SPAT, RSM, RSI, BSM, SSM or RSC")))
+    TopType::parse(s).ok_or_else(|| {
+        Fail(2, format!("unknown type `{s}`: use MessageFrame, MapData, SPAT, RSM, RSI, BSM, SSM or RSC"))
+    })
 }
 
 fn now_local() -> (i32, u32) {
@@ -276,7 +284,8 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let m = load_valid(&file)?;
             let frames: Vec<(u16, MessageFrame)> = match msg {
                 Msg::Map => {
-                    let (map, notes) = compile_map(&m, &MapOptions { msg_cnt, minute_of_year: None }).map_err(|e| Fail(1, e.to_string()))?;
+                    let (map, notes) = compile_map(&m, &MapOptions { msg_cnt, minute_of_year: None })
+                        .map_err(|e| Fail(1, e.to_string()))?;
                     for n in notes.lines {
                         eprintln!("note: {n}");
                     }
@@ -290,9 +299,17 @@ fn run(cli: Cli) -> Result<(), Fail> {
                     let rsis = compile_rsi(&m, &RsiOptions { msg_cnt, now, rsu_id: None, codes: Default::default() })
                         .map_err(|e| Fail(1, e.to_string()))?;
                     if rsis.is_empty() {
-                        return Err(Fail(1, format!("{}: no rule needs RSI (no bans, timed or class limits, or work zones)", file.display())));
+                        return Err(Fail(
+                            1,
+                            format!(
+                                "{}: no rule needs RSI (no bans, timed or class limits, or work zones)",
+                                file.display()
+                            ),
+                        ));
                     }
-                    rsis.into_iter().map(|r| (u16::from_be_bytes([r.id[6], r.id[7]]), MessageFrame::RsiFrame(r))).collect()
+                    rsis.into_iter()
+                        .map(|r| (u16::from_be_bytes([r.id[6], r.id[7]]), MessageFrame::RsiFrame(r)))
+                        .collect()
                 }
             };
             let mut encoded = Vec::new();
@@ -394,8 +411,12 @@ fn demo(out: &Path) -> Result<(), Fail> {
     let (m, map) = model::parse(name, EXAMPLE_4LEG, Syntax::Toml).map_err(|e| Fail(1, e.to_string()))?;
     let diags = validate::validate(name, &m, &map);
     let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
-    println!("1. validated {name}: {} intersection(s), {} lanes, {errors} error(s), {} warning(s)",
-        m.intersections.len(), m.intersections.iter().map(|x| x.lanes.len()).sum::<usize>(), diags.len() - errors);
+    println!(
+        "1. validated {name}: {} intersection(s), {} lanes, {errors} error(s), {} warning(s)",
+        m.intersections.len(),
+        m.intersections.iter().map(|x| x.lanes.len()).sum::<usize>(),
+        diags.len() - errors
+    );
     if errors > 0 {
         return Err(Fail(1, "the built-in example does not validate".into()));
     }
@@ -403,7 +424,15 @@ fn demo(out: &Path) -> Result<(), Fail> {
     let frame = MessageFrame::MapFrame(mapdata);
     let bytes = csae::encode_frame(&frame).map_err(|e| Fail(1, e.to_string()))?;
     write_out(&out.join("4leg-map.uper"), &bytes)?;
-    println!("2. compiled MAP: {} nodes, {} bytes UPER -> {}", match &frame { MessageFrame::MapFrame(x) => x.nodes.len(), _ => 0 }, bytes.len(), out.join("4leg-map.uper").display());
+    println!(
+        "2. compiled MAP: {} nodes, {} bytes UPER -> {}",
+        match &frame {
+            MessageFrame::MapFrame(x) => x.nodes.len(),
+            _ => 0,
+        },
+        bytes.len(),
+        out.join("4leg-map.uper").display()
+    );
     let back = csae::decode_frame(&bytes).map_err(|e| Fail(1, e.to_string()))?;
     if back != frame {
         return Err(Fail(1, "decoded MAP differs from the compiled one".into()));
@@ -415,14 +444,27 @@ fn demo(out: &Path) -> Result<(), Fail> {
     let (model2, _) = decompile_map(&md);
     let (again, _) = compile_map(&model2, &MapOptions::default()).map_err(|e| Fail(1, e.to_string()))?;
     let again_bytes = csae::encode_frame(&MessageFrame::MapFrame(again)).map_err(|e| Fail(1, e.to_string()))?;
-    println!("4. decompiled to the model and re-encoded: {}", if again_bytes == bytes { "bit-identical" } else { "DIFFERENT" });
-    write_out(&out.join("4leg-decompiled.toml"), model::to_toml(&model2).map_err(|e| Fail(2, e.to_string()))?.as_bytes())?;
-    let rsis = compile_rsi(&m, &RsiOptions { msg_cnt: 0, now: (2026, 334 * 1440 + 8 * 60), rsu_id: None, codes: Default::default() })
-        .map_err(|e| Fail(1, e.to_string()))?;
+    println!(
+        "4. decompiled to the model and re-encoded: {}",
+        if again_bytes == bytes { "bit-identical" } else { "DIFFERENT" }
+    );
+    write_out(
+        &out.join("4leg-decompiled.toml"),
+        model::to_toml(&model2).map_err(|e| Fail(2, e.to_string()))?.as_bytes(),
+    )?;
+    let rsis = compile_rsi(
+        &m,
+        &RsiOptions { msg_cnt: 0, now: (2026, 334 * 1440 + 8 * 60), rsu_id: None, codes: Default::default() },
+    )
+    .map_err(|e| Fail(1, e.to_string()))?;
     for r in rsis {
         let b = csae::encode_frame(&MessageFrame::RsiFrame(r)).map_err(|e| Fail(1, e.to_string()))?;
         write_out(&out.join("4leg-rsi.uper"), &b)?;
-        println!("5. compiled RSI (rules the MAP cannot carry): {} bytes -> {}", b.len(), out.join("4leg-rsi.uper").display());
+        println!(
+            "5. compiled RSI (rules the MAP cannot carry): {} bytes -> {}",
+            b.len(),
+            out.join("4leg-rsi.uper").display()
+        );
     }
     render_to(&m, &out.join("4leg.svg"), 1200)?;
     render_to(&m, &out.join("4leg.png"), 1200)?;
@@ -434,7 +476,10 @@ fn demo(out: &Path) -> Result<(), Fail> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::Value;
 
-use crate::uper::{arb, jer, BitReader, BitStr, BitWriter, DecodeError, DecodeErrorKind, EncodeError, JerError};
+use crate::uper::{arb, jer, BitReader, BitStr, BitWriter, DecodeError, DecodeErrorKind, EncodeError, ErrorPath, JerError};
 
 /// ASN.1 `MessageFrame` (CHOICE, extensible).
 #[derive(Debug, Clone, PartialEq)]
@@ -29,32 +29,39 @@ pub enum MessageFrame {
 
 impl MessageFrame {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::BsmFrame(x) => {
                 w.write_bit(false);
                 w.write_bits(0, 3);
-                x.encode(w).map_err(|e| e.at("bsmFrame"))?;
+                x.encode_boxed(w).map_err(|e| e.at("bsmFrame"))?;
             }
             Self::MapFrame(x) => {
                 w.write_bit(false);
                 w.write_bits(1, 3);
-                x.encode(w).map_err(|e| e.at("mapFrame"))?;
+                x.encode_boxed(w).map_err(|e| e.at("mapFrame"))?;
             }
             Self::RsmFrame(x) => {
                 w.write_bit(false);
                 w.write_bits(2, 3);
-                x.encode(w).map_err(|e| e.at("rsmFrame"))?;
+                x.encode_boxed(w).map_err(|e| e.at("rsmFrame"))?;
             }
             Self::SpatFrame(x) => {
                 w.write_bit(false);
                 w.write_bits(3, 3);
-                x.encode(w).map_err(|e| e.at("spatFrame"))?;
+                x.encode_boxed(w).map_err(|e| e.at("spatFrame"))?;
             }
             Self::RsiFrame(x) => {
                 w.write_bit(false);
                 w.write_bits(4, 3);
-                x.encode(w).map_err(|e| e.at("rsiFrame"))?;
+                x.encode_boxed(w).map_err(|e| e.at("rsiFrame"))?;
             }
             Self::MsgFrameExt(x) => {
                 w.write_bit(true);
@@ -62,7 +69,7 @@ impl MessageFrame {
                 let mut sub = BitWriter::new();
                 {
                     let w = &mut sub;
-                    x.encode(w).map_err(|e| e.at("msgFrameExt"))?;
+                    x.encode_boxed(w).map_err(|e| e.at("msgFrameExt"))?;
                 }
                 w.open_type(&sub.finish_open());
             }
@@ -76,14 +83,21 @@ impl MessageFrame {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
             return match i {
                 0 => {
                     let r = &mut sub;
-                    Ok(Self::MsgFrameExt((MessageFrameExt::decode(r)).map_err(|e| e.at("msgFrameExt"))?))
+                    Ok(Self::MsgFrameExt((MessageFrameExt::decode_boxed(r)).map_err(|e| e.at("msgFrameExt"))?))
                 }
                 _ => Ok(Self::UnknownExtension(i as u32, sub.to_bytes())),
             };
@@ -91,12 +105,12 @@ impl MessageFrame {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
-            0 => Ok(Self::BsmFrame((BasicSafetyMessage::decode(r)).map_err(|e| e.at("bsmFrame"))?)),
-            1 => Ok(Self::MapFrame((MapData::decode(r)).map_err(|e| e.at("mapFrame"))?)),
-            2 => Ok(Self::RsmFrame((RoadsideSafetyMessage::decode(r)).map_err(|e| e.at("rsmFrame"))?)),
-            3 => Ok(Self::SpatFrame((SPAT::decode(r)).map_err(|e| e.at("spatFrame"))?)),
-            4 => Ok(Self::RsiFrame((RoadSideInformation::decode(r)).map_err(|e| e.at("rsiFrame"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::BsmFrame((BasicSafetyMessage::decode_boxed(r)).map_err(|e| e.at("bsmFrame"))?)),
+            1 => Ok(Self::MapFrame((MapData::decode_boxed(r)).map_err(|e| e.at("mapFrame"))?)),
+            2 => Ok(Self::RsmFrame((RoadsideSafetyMessage::decode_boxed(r)).map_err(|e| e.at("rsmFrame"))?)),
+            3 => Ok(Self::SpatFrame((SPAT::decode_boxed(r)).map_err(|e| e.at("spatFrame"))?)),
+            4 => Ok(Self::RsiFrame((RoadSideInformation::decode_boxed(r)).map_err(|e| e.at("rsiFrame"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -155,28 +169,42 @@ pub struct MapData {
 
 impl MapData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.time_stamp.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.time_stamp.is_some() as u64) << 0, 2);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         if let Some(x) = &self.time_stamp {
             w.write_bits((((*x)) as i64 - (0)) as u64, 20);
         }
         w.seq_len(self.nodes.len(), 1, 32, false, "NodeList").map_err(|e| e.at("nodes"))?;
         for item in self.nodes.iter() {
-            item.encode(w).map_err(|e| e.at("nodes"))?;
+            item.encode_boxed(w).map_err(|e| e.at("nodes"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_time_stamp = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_time_stamp = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let time_stamp = if p_time_stamp { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("timeStamp"))?) } else { None };
-        let nodes = (r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Node::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("nodes"))?;
+        let nodes = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Node::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("nodes"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -235,12 +263,16 @@ pub struct SPAT {
 
 impl SPAT {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.moy.is_some());
-        w.write_bit(self.time_stamp.is_some());
-        w.write_bit(self.name.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.moy.is_some() as u64) << 2 | (self.time_stamp.is_some() as u64) << 1 | (self.name.is_some() as u64) << 0, 4);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         if let Some(x) = &self.moy {
             w.write_bits((((*x)) as i64 - (0)) as u64, 20);
@@ -253,22 +285,30 @@ impl SPAT {
         }
         w.seq_len(self.intersections.len(), 1, 32, false, "IntersectionStateList").map_err(|e| e.at("intersections"))?;
         for item in self.intersections.iter() {
-            item.encode(w).map_err(|e| e.at("intersections"))?;
+            item.encode_boxed(w).map_err(|e| e.at("intersections"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_moy = r.read_bit()?;
-        let p_time_stamp = r.read_bit()?;
-        let p_name = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_moy = flags >> 2 & 1 != 0;
+        let p_time_stamp = flags >> 1 & 1 != 0;
+        let p_name = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let moy = if p_moy { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
         let time_stamp = if p_time_stamp { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("timeStamp"))?) } else { None };
         let name = if p_name { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("name"))?) } else { None };
-        let intersections = (r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((IntersectionState::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("intersections"))?;
+        let intersections = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((IntersectionState::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("intersections"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -331,26 +371,40 @@ pub struct RoadsideSafetyMessage {
 
 impl RoadsideSafetyMessage {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.id[..]);
-        self.ref_pos.encode(w).map_err(|e| e.at("refPos"))?;
+        self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
         w.seq_len(self.participants.len(), 1, 16, false, "ParticipantList").map_err(|e| e.at("participants"))?;
         for item in self.participants.iter() {
-            item.encode(w).map_err(|e| e.at("participants"))?;
+            item.encode_boxed(w).map_err(|e| e.at("participants"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
-        let ref_pos = (Position3D::decode(r)).map_err(|e| e.at("refPos"))?;
-        let participants = (r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParticipantData::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("participants"))?;
+        let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
+        let participants = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParticipantData::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("participants"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -414,45 +468,57 @@ pub struct RoadSideInformation {
 
 impl RoadSideInformation {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.moy.is_some());
-        w.write_bit(self.rtes.is_some());
-        w.write_bit(self.rtss.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.moy.is_some() as u64) << 2 | (self.rtes.is_some() as u64) << 1 | (self.rtss.is_some() as u64) << 0, 4);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         if let Some(x) = &self.moy {
             w.write_bits((((*x)) as i64 - (0)) as u64, 20);
         }
         w.write_bytes(&self.id[..]);
-        self.ref_pos.encode(w).map_err(|e| e.at("refPos"))?;
+        self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
         if let Some(x) = &self.rtes {
             w.seq_len(x.len(), 1, 8, false, "RTEList").map_err(|e| e.at("rtes"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("rtes"))?;
+                item.encode_boxed(w).map_err(|e| e.at("rtes"))?;
             }
         }
         if let Some(x) = &self.rtss {
             w.seq_len(x.len(), 1, 16, false, "RTSList").map_err(|e| e.at("rtss"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("rtss"))?;
+                item.encode_boxed(w).map_err(|e| e.at("rtss"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_moy = r.read_bit()?;
-        let p_rtes = r.read_bit()?;
-        let p_rtss = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_moy = flags >> 2 & 1 != 0;
+        let p_rtes = flags >> 1 & 1 != 0;
+        let p_rtss = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let moy = if p_moy { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
-        let ref_pos = (Position3D::decode(r)).map_err(|e| e.at("refPos"))?;
-        let rtes = if p_rtes { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTEData::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("rtes"))?) } else { None };
-        let rtss = if p_rtss { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTSData::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("rtss"))?) } else { None };
+        let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
+        let rtes = if p_rtes { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTEData::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("rtes"))?) } else { None };
+        let rtss = if p_rtss { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTSData::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("rtss"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -546,79 +612,87 @@ pub struct BasicSafetyMessage {
 
 impl BasicSafetyMessage {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.time_confidence.is_some());
-        w.write_bit(self.pos_accuracy.is_some());
-        w.write_bit(self.pos_confidence.is_some());
-        w.write_bit(self.angle.is_some());
-        w.write_bit(self.motion_cfd.is_some());
-        w.write_bit(self.safety_ext.is_some());
-        w.write_bit(self.emergency_ext.is_some());
+        w.write_bits((has_ext as u64) << 7 | (self.time_confidence.is_some() as u64) << 6 | (self.pos_accuracy.is_some() as u64) << 5 | (self.pos_confidence.is_some() as u64) << 4 | (self.angle.is_some() as u64) << 3 | (self.motion_cfd.is_some() as u64) << 2 | (self.safety_ext.is_some() as u64) << 1 | (self.emergency_ext.is_some() as u64) << 0, 8);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.time_confidence {
-            (*x).encode(w).map_err(|e| e.at("timeConfidence"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("timeConfidence"))?;
         }
-        self.pos.encode(w).map_err(|e| e.at("pos"))?;
+        self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
         if let Some(x) = &self.pos_accuracy {
-            x.encode(w).map_err(|e| e.at("posAccuracy"))?;
+            x.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
         }
         if let Some(x) = &self.pos_confidence {
-            x.encode(w).map_err(|e| e.at("posConfidence"))?;
+            x.encode_boxed(w).map_err(|e| e.at("posConfidence"))?;
         }
-        self.transmission.encode(w).map_err(|e| e.at("transmission"))?;
+        self.transmission.encode_boxed(w).map_err(|e| e.at("transmission"))?;
         w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
         w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
         if let Some(x) = &self.angle {
             w.write_bits((((*x)) as i64 - (-126)) as u64, 8);
         }
         if let Some(x) = &self.motion_cfd {
-            x.encode(w).map_err(|e| e.at("motionCfd"))?;
+            x.encode_boxed(w).map_err(|e| e.at("motionCfd"))?;
         }
-        self.accel_set.encode(w).map_err(|e| e.at("accelSet"))?;
-        self.brakes.encode(w).map_err(|e| e.at("brakes"))?;
-        self.size.encode(w).map_err(|e| e.at("size"))?;
-        self.vehicle_class.encode(w).map_err(|e| e.at("vehicleClass"))?;
+        self.accel_set.encode_boxed(w).map_err(|e| e.at("accelSet"))?;
+        self.brakes.encode_boxed(w).map_err(|e| e.at("brakes"))?;
+        self.size.encode_boxed(w).map_err(|e| e.at("size"))?;
+        self.vehicle_class.encode_boxed(w).map_err(|e| e.at("vehicleClass"))?;
         if let Some(x) = &self.safety_ext {
-            x.encode(w).map_err(|e| e.at("safetyExt"))?;
+            x.encode_boxed(w).map_err(|e| e.at("safetyExt"))?;
         }
         if let Some(x) = &self.emergency_ext {
-            x.encode(w).map_err(|e| e.at("emergencyExt"))?;
+            x.encode_boxed(w).map_err(|e| e.at("emergencyExt"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_time_confidence = r.read_bit()?;
-        let p_pos_accuracy = r.read_bit()?;
-        let p_pos_confidence = r.read_bit()?;
-        let p_angle = r.read_bit()?;
-        let p_motion_cfd = r.read_bit()?;
-        let p_safety_ext = r.read_bit()?;
-        let p_emergency_ext = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(8)?;
+        let has_ext = flags >> 7 & 1 != 0;
+        let p_time_confidence = flags >> 6 & 1 != 0;
+        let p_pos_accuracy = flags >> 5 & 1 != 0;
+        let p_pos_confidence = flags >> 4 & 1 != 0;
+        let p_angle = flags >> 3 & 1 != 0;
+        let p_motion_cfd = flags >> 2 & 1 != 0;
+        let p_safety_ext = flags >> 1 & 1 != 0;
+        let p_emergency_ext = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
-        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
-        let pos = (Position3D::decode(r)).map_err(|e| e.at("pos"))?;
-        let pos_accuracy = if p_pos_accuracy { Some((PositionalAccuracy::decode(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
-        let pos_confidence = if p_pos_confidence { Some((PositionConfidenceSet::decode(r)).map_err(|e| e.at("posConfidence"))?) } else { None };
-        let transmission = (TransmissionState::decode(r)).map_err(|e| e.at("transmission"))?;
+        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode_boxed(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
+        let pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?;
+        let pos_accuracy = if p_pos_accuracy { Some((PositionalAccuracy::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
+        let pos_confidence = if p_pos_confidence { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posConfidence"))?) } else { None };
+        let transmission = (TransmissionState::decode_boxed(r)).map_err(|e| e.at("transmission"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
         let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
         let angle = if p_angle { Some((r.read_bits(8).map(|x| (x as i64 + (-126)) as i8)).map_err(|e| e.at("angle"))?) } else { None };
-        let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
-        let accel_set = (AccelerationSet4Way::decode(r)).map_err(|e| e.at("accelSet"))?;
-        let brakes = (BrakeSystemStatus::decode(r)).map_err(|e| e.at("brakes"))?;
-        let size = (VehicleSize::decode(r)).map_err(|e| e.at("size"))?;
-        let vehicle_class = (VehicleClassification::decode(r)).map_err(|e| e.at("vehicleClass"))?;
-        let safety_ext = if p_safety_ext { Some((VehicleSafetyExtensions::decode(r)).map_err(|e| e.at("safetyExt"))?) } else { None };
-        let emergency_ext = if p_emergency_ext { Some((VehicleEmergencyExtensions::decode(r)).map_err(|e| e.at("emergencyExt"))?) } else { None };
+        let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
+        let accel_set = (AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?;
+        let brakes = (BrakeSystemStatus::decode_boxed(r)).map_err(|e| e.at("brakes"))?;
+        let size = (VehicleSize::decode_boxed(r)).map_err(|e| e.at("size"))?;
+        let vehicle_class = (VehicleClassification::decode_boxed(r)).map_err(|e| e.at("vehicleClass"))?;
+        let safety_ext = if p_safety_ext { Some((VehicleSafetyExtensions::decode_boxed(r)).map_err(|e| e.at("safetyExt"))?) } else { None };
+        let emergency_ext = if p_emergency_ext { Some((VehicleEmergencyExtensions::decode_boxed(r)).map_err(|e| e.at("emergencyExt"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -749,20 +823,27 @@ impl MessageFrameExt {
     }
 
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(false);
         w.write_bits(self.message_id() as u64, 15);
         let mut sub = BitWriter::new();
         match self {
-            Self::TestMsg(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::RTCMcorrections(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::RoadsideCoordination(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::SensorSharingMsg(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::VehIntentionAndRequest(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::PAMData(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::PersonalSafetyMessage(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::CLPMM(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
-            Self::VehiclePaymentMessage(x) => x.encode(&mut sub).map_err(|e| e.at("value"))?,
+            Self::TestMsg(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::RTCMcorrections(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::RoadsideCoordination(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::SensorSharingMsg(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::VehIntentionAndRequest(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::PAMData(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::PersonalSafetyMessage(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::CLPMM(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
+            Self::VehiclePaymentMessage(x) => x.encode_boxed(&mut sub).map_err(|e| e.at("value"))?,
             Self::Unknown(_, body) => { w.open_type(body); return Ok(()); }
         }
         w.open_type(&sub.finish_open());
@@ -770,7 +851,14 @@ impl MessageFrameExt {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let id = r.read_bits(15).map_err(|e| e.at("messageId"))? as u16;
         let mut sub = r.open_type().map_err(|e| e.at("value"))?;
@@ -779,15 +867,15 @@ impl MessageFrameExt {
             for bit in present.iter() { if *bit { r.open_type()?; } }
         }
         let v = match id {
-            0 => Self::TestMsg(TestMsg::decode(&mut sub).map_err(|e| e.at("value"))?),
-            10 => Self::RTCMcorrections(RTCMcorrections::decode(&mut sub).map_err(|e| e.at("value"))?),
-            11 => Self::RoadsideCoordination(RoadsideCoordination::decode(&mut sub).map_err(|e| e.at("value"))?),
-            12 => Self::SensorSharingMsg(SensorSharingMsg::decode(&mut sub).map_err(|e| e.at("value"))?),
-            13 => Self::VehIntentionAndRequest(VehIntentionAndRequest::decode(&mut sub).map_err(|e| e.at("value"))?),
-            14 => Self::PAMData(PAMData::decode(&mut sub).map_err(|e| e.at("value"))?),
-            15 => Self::PersonalSafetyMessage(PersonalSafetyMessage::decode(&mut sub).map_err(|e| e.at("value"))?),
-            16 => Self::CLPMM(CLPMM::decode(&mut sub).map_err(|e| e.at("value"))?),
-            17 => Self::VehiclePaymentMessage(VehiclePaymentMessage::decode(&mut sub).map_err(|e| e.at("value"))?),
+            0 => Self::TestMsg(TestMsg::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            10 => Self::RTCMcorrections(RTCMcorrections::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            11 => Self::RoadsideCoordination(RoadsideCoordination::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            12 => Self::SensorSharingMsg(SensorSharingMsg::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            13 => Self::VehIntentionAndRequest(VehIntentionAndRequest::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            14 => Self::PAMData(PAMData::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            15 => Self::PersonalSafetyMessage(PersonalSafetyMessage::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            16 => Self::CLPMM(CLPMM::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
+            17 => Self::VehiclePaymentMessage(VehiclePaymentMessage::decode_boxed(&mut sub).map_err(|e| e.at("value"))?),
             _ => return Ok(Self::Unknown(id, sub.to_bytes())),
         };
         Ok(v)
@@ -869,20 +957,25 @@ pub struct Node {
 
 impl Node {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = self.in_links_ex.is_some() || self.prohibitedzone.is_some();
-        w.write_bit(has_ext);
-        w.write_bit(self.name.is_some());
-        w.write_bit(self.in_links.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.name.is_some() as u64) << 1 | (self.in_links.is_some() as u64) << 0, 3);
         if let Some(x) = &self.name {
             w.ia5_string(&x, 1, 63, false, "DescriptiveName").map_err(|e| e.at("name"))?;
         }
-        self.id.encode(w).map_err(|e| e.at("id"))?;
-        self.ref_pos.encode(w).map_err(|e| e.at("refPos"))?;
+        self.id.encode_boxed(w).map_err(|e| e.at("id"))?;
+        self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
         if let Some(x) = &self.in_links {
             w.seq_len(x.len(), 1, 32, false, "LinkList").map_err(|e| e.at("inLinks"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("inLinks"))?;
+                item.encode_boxed(w).map_err(|e| e.at("inLinks"))?;
             }
         }
         if has_ext {
@@ -895,7 +988,7 @@ impl Node {
                     let w = &mut sub;
                     w.seq_len(x.len(), 1, 32, false, "LinkExList").map_err(|e| e.at("inLinks-ex"))?;
                     for item in x.iter() {
-                        item.encode(w).map_err(|e| e.at("inLinks-ex"))?;
+                        item.encode_boxed(w).map_err(|e| e.at("inLinks-ex"))?;
                     }
                 }
                 w.open_type(&sub.finish_open());
@@ -904,7 +997,7 @@ impl Node {
                 let mut sub = BitWriter::new();
                 {
                     let w = &mut sub;
-                    x.encode(w).map_err(|e| e.at("prohibitedzone"))?;
+                    x.encode_boxed(w).map_err(|e| e.at("prohibitedzone"))?;
                 }
                 w.open_type(&sub.finish_open());
             }
@@ -913,14 +1006,22 @@ impl Node {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_name = r.read_bit()?;
-        let p_in_links = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_name = flags >> 1 & 1 != 0;
+        let p_in_links = flags >> 0 & 1 != 0;
         let name = if p_name { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("name"))?) } else { None };
-        let id = (NodeReferenceID::decode(r)).map_err(|e| e.at("id"))?;
-        let ref_pos = (Position3D::decode(r)).map_err(|e| e.at("refPos"))?;
-        let in_links = if p_in_links { Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Link::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("inLinks"))?) } else { None };
+        let id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("id"))?;
+        let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
+        let in_links = if p_in_links { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Link::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("inLinks"))?) } else { None };
         let mut in_links_ex = None;
         let mut prohibitedzone = None;
         if has_ext {
@@ -931,11 +1032,11 @@ impl Node {
                 match i {
                     0 => {
                         let r = &mut sub;
-                        in_links_ex = Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((LinkEx::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("inLinks-ex"))?);
+                        in_links_ex = Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((LinkEx::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("inLinks-ex"))?);
                     }
                     1 => {
                         let r = &mut sub;
-                        prohibitedzone = Some((ProhibitedZone::decode(r)).map_err(|e| e.at("prohibitedzone"))?);
+                        prohibitedzone = Some((ProhibitedZone::decode_boxed(r)).map_err(|e| e.at("prohibitedzone"))?);
                     }
                     _ => {}
                 }
@@ -1002,13 +1103,17 @@ pub struct IntersectionState {
 
 impl IntersectionState {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.moy.is_some());
-        w.write_bit(self.time_stamp.is_some());
-        w.write_bit(self.time_confidence.is_some());
-        self.intersection_id.encode(w).map_err(|e| e.at("intersectionId"))?;
+        w.write_bits((has_ext as u64) << 3 | (self.moy.is_some() as u64) << 2 | (self.time_stamp.is_some() as u64) << 1 | (self.time_confidence.is_some() as u64) << 0, 4);
+        self.intersection_id.encode_boxed(w).map_err(|e| e.at("intersectionId"))?;
         w.bit_string(&self.status, 16, 16, false, "IntersectionStatusObject").map_err(|e| e.at("status"))?;
         if let Some(x) = &self.moy {
             w.write_bits((((*x)) as i64 - (0)) as u64, 20);
@@ -1017,27 +1122,35 @@ impl IntersectionState {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
         }
         if let Some(x) = &self.time_confidence {
-            (*x).encode(w).map_err(|e| e.at("timeConfidence"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("timeConfidence"))?;
         }
         w.seq_len(self.phases.len(), 1, 16, false, "PhaseList").map_err(|e| e.at("phases"))?;
         for item in self.phases.iter() {
-            item.encode(w).map_err(|e| e.at("phases"))?;
+            item.encode_boxed(w).map_err(|e| e.at("phases"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_moy = r.read_bit()?;
-        let p_time_stamp = r.read_bit()?;
-        let p_time_confidence = r.read_bit()?;
-        let intersection_id = (NodeReferenceID::decode(r)).map_err(|e| e.at("intersectionId"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_moy = flags >> 2 & 1 != 0;
+        let p_time_stamp = flags >> 1 & 1 != 0;
+        let p_time_confidence = flags >> 0 & 1 != 0;
+        let intersection_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("intersectionId"))?;
         let status = (r.bit_string(16, 16, false)).map_err(|e| e.at("status"))?;
         let moy = if p_moy { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
         let time_stamp = if p_time_stamp { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("timeStamp"))?) } else { None };
-        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
-        let phases = (r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Phase::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("phases"))?;
+        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode_boxed(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
+        let phases = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Phase::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("phases"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -1101,7 +1214,14 @@ pub struct Position3D {
 
 impl Position3D {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.elevation.is_some());
         w.write_bits(((self.lat) as i64 - (-900000000)) as u64, 31);
         w.write_bits(((self.long) as i64 - (-1799999999)) as u64, 32);
@@ -1112,7 +1232,14 @@ impl Position3D {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_elevation = r.read_bit()?;
         let lat = (r.read_bits(31).map(|x| (x as i64 + (-900000000)) as i32)).map_err(|e| e.at("lat"))?;
         let long = (r.read_bits(32).map(|x| (x as i64 + (-1799999999)) as i32)).map_err(|e| e.at("long"))?;
@@ -1187,26 +1314,27 @@ pub struct ParticipantData {
 
 impl ParticipantData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.id.is_some());
-        w.write_bit(self.transmission.is_some());
-        w.write_bit(self.angle.is_some());
-        w.write_bit(self.motion_cfd.is_some());
-        w.write_bit(self.accel_set.is_some());
-        w.write_bit(self.vehicle_class.is_some());
-        self.ptc_type.encode(w).map_err(|e| e.at("ptcType"))?;
+        w.write_bits((has_ext as u64) << 6 | (self.id.is_some() as u64) << 5 | (self.transmission.is_some() as u64) << 4 | (self.angle.is_some() as u64) << 3 | (self.motion_cfd.is_some() as u64) << 2 | (self.accel_set.is_some() as u64) << 1 | (self.vehicle_class.is_some() as u64) << 0, 7);
+        self.ptc_type.encode_boxed(w).map_err(|e| e.at("ptcType"))?;
         w.write_bits(((self.ptc_id) as i64 - (0)) as u64, 16);
-        self.source.encode(w).map_err(|e| e.at("source"))?;
+        self.source.encode_boxed(w).map_err(|e| e.at("source"))?;
         if let Some(x) = &self.id {
             w.write_bytes(&x[..]);
         }
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
-        self.pos.encode(w).map_err(|e| e.at("pos"))?;
-        self.pos_confidence.encode(w).map_err(|e| e.at("posConfidence"))?;
+        self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
+        self.pos_confidence.encode_boxed(w).map_err(|e| e.at("posConfidence"))?;
         if let Some(x) = &self.transmission {
-            (*x).encode(w).map_err(|e| e.at("transmission"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("transmission"))?;
         }
         w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
         w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
@@ -1214,42 +1342,50 @@ impl ParticipantData {
             w.write_bits((((*x)) as i64 - (-126)) as u64, 8);
         }
         if let Some(x) = &self.motion_cfd {
-            x.encode(w).map_err(|e| e.at("motionCfd"))?;
+            x.encode_boxed(w).map_err(|e| e.at("motionCfd"))?;
         }
         if let Some(x) = &self.accel_set {
-            x.encode(w).map_err(|e| e.at("accelSet"))?;
+            x.encode_boxed(w).map_err(|e| e.at("accelSet"))?;
         }
-        self.size.encode(w).map_err(|e| e.at("size"))?;
+        self.size.encode_boxed(w).map_err(|e| e.at("size"))?;
         if let Some(x) = &self.vehicle_class {
-            x.encode(w).map_err(|e| e.at("vehicleClass"))?;
+            x.encode_boxed(w).map_err(|e| e.at("vehicleClass"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_id = r.read_bit()?;
-        let p_transmission = r.read_bit()?;
-        let p_angle = r.read_bit()?;
-        let p_motion_cfd = r.read_bit()?;
-        let p_accel_set = r.read_bit()?;
-        let p_vehicle_class = r.read_bit()?;
-        let ptc_type = (ParticipantType::decode(r)).map_err(|e| e.at("ptcType"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(7)?;
+        let has_ext = flags >> 6 & 1 != 0;
+        let p_id = flags >> 5 & 1 != 0;
+        let p_transmission = flags >> 4 & 1 != 0;
+        let p_angle = flags >> 3 & 1 != 0;
+        let p_motion_cfd = flags >> 2 & 1 != 0;
+        let p_accel_set = flags >> 1 & 1 != 0;
+        let p_vehicle_class = flags >> 0 & 1 != 0;
+        let ptc_type = (ParticipantType::decode_boxed(r)).map_err(|e| e.at("ptcType"))?;
         let ptc_id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("ptcId"))?;
-        let source = (SourceType::decode(r)).map_err(|e| e.at("source"))?;
+        let source = (SourceType::decode_boxed(r)).map_err(|e| e.at("source"))?;
         let id = if p_id { Some((r.read_array::<8>()).map_err(|e| e.at("id"))?) } else { None };
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
-        let pos = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("pos"))?;
-        let pos_confidence = (PositionConfidenceSet::decode(r)).map_err(|e| e.at("posConfidence"))?;
-        let transmission = if p_transmission { Some((TransmissionState::decode(r)).map_err(|e| e.at("transmission"))?) } else { None };
+        let pos = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("pos"))?;
+        let pos_confidence = (PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posConfidence"))?;
+        let transmission = if p_transmission { Some((TransmissionState::decode_boxed(r)).map_err(|e| e.at("transmission"))?) } else { None };
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
         let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
         let angle = if p_angle { Some((r.read_bits(8).map(|x| (x as i64 + (-126)) as i8)).map_err(|e| e.at("angle"))?) } else { None };
-        let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
-        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode(r)).map_err(|e| e.at("accelSet"))?) } else { None };
-        let size = (VehicleSize::decode(r)).map_err(|e| e.at("size"))?;
-        let vehicle_class = if p_vehicle_class { Some((VehicleClassification::decode(r)).map_err(|e| e.at("vehicleClass"))?) } else { None };
+        let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
+        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
+        let size = (VehicleSize::decode_boxed(r)).map_err(|e| e.at("size"))?;
+        let vehicle_class = if p_vehicle_class { Some((VehicleClassification::decode_boxed(r)).map_err(|e| e.at("vehicleClass"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -1356,31 +1492,30 @@ pub struct RTEData {
 
 impl RTEData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.event_pos.is_some());
-        w.write_bit(self.event_radius.is_some());
-        w.write_bit(self.description.is_some());
-        w.write_bit(self.time_details.is_some());
-        w.write_bit(self.priority.is_some());
-        w.write_bit(self.reference_paths.is_some());
-        w.write_bit(self.reference_links.is_some());
-        w.write_bit(self.event_confidence.is_some());
+        w.write_bits((has_ext as u64) << 8 | (self.event_pos.is_some() as u64) << 7 | (self.event_radius.is_some() as u64) << 6 | (self.description.is_some() as u64) << 5 | (self.time_details.is_some() as u64) << 4 | (self.priority.is_some() as u64) << 3 | (self.reference_paths.is_some() as u64) << 2 | (self.reference_links.is_some() as u64) << 1 | (self.event_confidence.is_some() as u64) << 0, 9);
         w.write_bits(((self.rte_id) as i64 - (0)) as u64, 8);
         w.write_bits(((self.event_type) as i64 - (0)) as u64, 16);
-        self.event_source.encode(w).map_err(|e| e.at("eventSource"))?;
+        self.event_source.encode_boxed(w).map_err(|e| e.at("eventSource"))?;
         if let Some(x) = &self.event_pos {
-            x.encode(w).map_err(|e| e.at("eventPos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("eventPos"))?;
         }
         if let Some(x) = &self.event_radius {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
         }
         if let Some(x) = &self.description {
-            x.encode(w).map_err(|e| e.at("description"))?;
+            x.encode_boxed(w).map_err(|e| e.at("description"))?;
         }
         if let Some(x) = &self.time_details {
-            x.encode(w).map_err(|e| e.at("timeDetails"))?;
+            x.encode_boxed(w).map_err(|e| e.at("timeDetails"))?;
         }
         if let Some(x) = &self.priority {
             w.write_bytes(&x[..]);
@@ -1388,13 +1523,13 @@ impl RTEData {
         if let Some(x) = &self.reference_paths {
             w.seq_len(x.len(), 1, 8, false, "ReferencePathList").map_err(|e| e.at("referencePaths"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("referencePaths"))?;
+                item.encode_boxed(w).map_err(|e| e.at("referencePaths"))?;
             }
         }
         if let Some(x) = &self.reference_links {
             w.seq_len(x.len(), 1, 16, false, "ReferenceLinkList").map_err(|e| e.at("referenceLinks"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("referenceLinks"))?;
+                item.encode_boxed(w).map_err(|e| e.at("referenceLinks"))?;
             }
         }
         if let Some(x) = &self.event_confidence {
@@ -1404,26 +1539,34 @@ impl RTEData {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_event_pos = r.read_bit()?;
-        let p_event_radius = r.read_bit()?;
-        let p_description = r.read_bit()?;
-        let p_time_details = r.read_bit()?;
-        let p_priority = r.read_bit()?;
-        let p_reference_paths = r.read_bit()?;
-        let p_reference_links = r.read_bit()?;
-        let p_event_confidence = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(9)?;
+        let has_ext = flags >> 8 & 1 != 0;
+        let p_event_pos = flags >> 7 & 1 != 0;
+        let p_event_radius = flags >> 6 & 1 != 0;
+        let p_description = flags >> 5 & 1 != 0;
+        let p_time_details = flags >> 4 & 1 != 0;
+        let p_priority = flags >> 3 & 1 != 0;
+        let p_reference_paths = flags >> 2 & 1 != 0;
+        let p_reference_links = flags >> 1 & 1 != 0;
+        let p_event_confidence = flags >> 0 & 1 != 0;
         let rte_id = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("rteId"))?;
         let event_type = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("eventType"))?;
-        let event_source = (EventSource::decode(r)).map_err(|e| e.at("eventSource"))?;
-        let event_pos = if p_event_pos { Some((PositionOffsetLLV::decode(r)).map_err(|e| e.at("eventPos"))?) } else { None };
+        let event_source = (EventSource::decode_boxed(r)).map_err(|e| e.at("eventSource"))?;
+        let event_pos = if p_event_pos { Some((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("eventPos"))?) } else { None };
         let event_radius = if p_event_radius { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("eventRadius"))?) } else { None };
-        let description = if p_description { Some((Description::decode(r)).map_err(|e| e.at("description"))?) } else { None };
-        let time_details = if p_time_details { Some((RSITimeDetails::decode(r)).map_err(|e| e.at("timeDetails"))?) } else { None };
+        let description = if p_description { Some((Description::decode_boxed(r)).map_err(|e| e.at("description"))?) } else { None };
+        let time_details = if p_time_details { Some((RSITimeDetails::decode_boxed(r)).map_err(|e| e.at("timeDetails"))?) } else { None };
         let priority = if p_priority { Some((r.read_array::<1>()).map_err(|e| e.at("priority"))?) } else { None };
-        let reference_paths = if p_reference_paths { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("referencePaths"))?) } else { None };
-        let reference_links = if p_reference_links { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferenceLink::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("referenceLinks"))?) } else { None };
+        let reference_paths = if p_reference_paths { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("referencePaths"))?) } else { None };
+        let reference_links = if p_reference_links { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferenceLink::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("referenceLinks"))?) } else { None };
         let event_confidence = if p_event_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("eventConfidence"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -1515,25 +1658,26 @@ pub struct RTSData {
 
 impl RTSData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = self.auxiliary_sign.is_some();
-        w.write_bit(has_ext);
-        w.write_bit(self.sign_pos.is_some());
-        w.write_bit(self.description.is_some());
-        w.write_bit(self.time_details.is_some());
-        w.write_bit(self.priority.is_some());
-        w.write_bit(self.reference_paths.is_some());
-        w.write_bit(self.reference_links.is_some());
+        w.write_bits((has_ext as u64) << 6 | (self.sign_pos.is_some() as u64) << 5 | (self.description.is_some() as u64) << 4 | (self.time_details.is_some() as u64) << 3 | (self.priority.is_some() as u64) << 2 | (self.reference_paths.is_some() as u64) << 1 | (self.reference_links.is_some() as u64) << 0, 7);
         w.write_bits(((self.rts_id) as i64 - (0)) as u64, 8);
         w.write_bits(((self.sign_type) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.sign_pos {
-            x.encode(w).map_err(|e| e.at("signPos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("signPos"))?;
         }
         if let Some(x) = &self.description {
-            x.encode(w).map_err(|e| e.at("description"))?;
+            x.encode_boxed(w).map_err(|e| e.at("description"))?;
         }
         if let Some(x) = &self.time_details {
-            x.encode(w).map_err(|e| e.at("timeDetails"))?;
+            x.encode_boxed(w).map_err(|e| e.at("timeDetails"))?;
         }
         if let Some(x) = &self.priority {
             w.write_bytes(&x[..]);
@@ -1541,13 +1685,13 @@ impl RTSData {
         if let Some(x) = &self.reference_paths {
             w.seq_len(x.len(), 1, 8, false, "ReferencePathList").map_err(|e| e.at("referencePaths"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("referencePaths"))?;
+                item.encode_boxed(w).map_err(|e| e.at("referencePaths"))?;
             }
         }
         if let Some(x) = &self.reference_links {
             w.seq_len(x.len(), 1, 16, false, "ReferenceLinkList").map_err(|e| e.at("referenceLinks"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("referenceLinks"))?;
+                item.encode_boxed(w).map_err(|e| e.at("referenceLinks"))?;
             }
         }
         if has_ext {
@@ -1557,7 +1701,7 @@ impl RTSData {
                 let mut sub = BitWriter::new();
                 {
                     let w = &mut sub;
-                    x.encode(w).map_err(|e| e.at("auxiliarySign"))?;
+                    x.encode_boxed(w).map_err(|e| e.at("auxiliarySign"))?;
                 }
                 w.open_type(&sub.finish_open());
             }
@@ -1566,22 +1710,30 @@ impl RTSData {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_sign_pos = r.read_bit()?;
-        let p_description = r.read_bit()?;
-        let p_time_details = r.read_bit()?;
-        let p_priority = r.read_bit()?;
-        let p_reference_paths = r.read_bit()?;
-        let p_reference_links = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(7)?;
+        let has_ext = flags >> 6 & 1 != 0;
+        let p_sign_pos = flags >> 5 & 1 != 0;
+        let p_description = flags >> 4 & 1 != 0;
+        let p_time_details = flags >> 3 & 1 != 0;
+        let p_priority = flags >> 2 & 1 != 0;
+        let p_reference_paths = flags >> 1 & 1 != 0;
+        let p_reference_links = flags >> 0 & 1 != 0;
         let rts_id = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("rtsId"))?;
         let sign_type = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("signType"))?;
-        let sign_pos = if p_sign_pos { Some((PositionOffsetLLV::decode(r)).map_err(|e| e.at("signPos"))?) } else { None };
-        let description = if p_description { Some((Description::decode(r)).map_err(|e| e.at("description"))?) } else { None };
-        let time_details = if p_time_details { Some((RSITimeDetails::decode(r)).map_err(|e| e.at("timeDetails"))?) } else { None };
+        let sign_pos = if p_sign_pos { Some((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("signPos"))?) } else { None };
+        let description = if p_description { Some((Description::decode_boxed(r)).map_err(|e| e.at("description"))?) } else { None };
+        let time_details = if p_time_details { Some((RSITimeDetails::decode_boxed(r)).map_err(|e| e.at("timeDetails"))?) } else { None };
         let priority = if p_priority { Some((r.read_array::<1>()).map_err(|e| e.at("priority"))?) } else { None };
-        let reference_paths = if p_reference_paths { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("referencePaths"))?) } else { None };
-        let reference_links = if p_reference_links { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferenceLink::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("referenceLinks"))?) } else { None };
+        let reference_paths = if p_reference_paths { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("referencePaths"))?) } else { None };
+        let reference_links = if p_reference_links { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferenceLink::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("referenceLinks"))?) } else { None };
         let mut auxiliary_sign = None;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -1591,7 +1743,7 @@ impl RTSData {
                 match i {
                     0 => {
                         let r = &mut sub;
-                        auxiliary_sign = Some((AuxiliarySign::decode(r)).map_err(|e| e.at("auxiliarySign"))?);
+                        auxiliary_sign = Some((AuxiliarySign::decode_boxed(r)).map_err(|e| e.at("auxiliarySign"))?);
                     }
                     _ => {}
                 }
@@ -1735,7 +1887,14 @@ pub enum TimeConfidence {
 
 impl TimeConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 6); }
             Self::Time_100_000 => { w.write_bits(1, 6); }
@@ -1782,7 +1941,14 @@ impl TimeConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(6)?;
         match i {
@@ -1826,7 +1992,7 @@ impl TimeConfidence {
             37 => Ok(Self::Time_000_000_000_000_05),
             38 => Ok(Self::Time_000_000_000_000_02),
             39 => Ok(Self::Time_000_000_000_000_01),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -1990,7 +2156,14 @@ pub struct PositionalAccuracy {
 
 impl PositionalAccuracy {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.semi_major) as i64 - (0)) as u64, 8);
         w.write_bits(((self.semi_minor) as i64 - (0)) as u64, 8);
         w.write_bits(((self.orientation) as i64 - (0)) as u64, 16);
@@ -1998,7 +2171,14 @@ impl PositionalAccuracy {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let semi_major = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("semiMajor"))?;
         let semi_minor = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("semiMinor"))?;
         let orientation = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("orientation"))?;
@@ -2046,20 +2226,34 @@ pub struct PositionConfidenceSet {
 
 impl PositionConfidenceSet {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.elevation.is_some());
-        self.pos.encode(w).map_err(|e| e.at("pos"))?;
+        self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
         if let Some(x) = &self.elevation {
-            (*x).encode(w).map_err(|e| e.at("elevation"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("elevation"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_elevation = r.read_bit()?;
-        let pos = (PositionConfidence::decode(r)).map_err(|e| e.at("pos"))?;
-        let elevation = if p_elevation { Some((ElevationConfidence::decode(r)).map_err(|e| e.at("elevation"))?) } else { None };
+        let pos = (PositionConfidence::decode_boxed(r)).map_err(|e| e.at("pos"))?;
+        let elevation = if p_elevation { Some((ElevationConfidence::decode_boxed(r)).map_err(|e| e.at("elevation"))?) } else { None };
         Ok(Self { pos, elevation })
     }
 
@@ -2113,7 +2307,14 @@ pub enum TransmissionState {
 
 impl TransmissionState {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Neutral => { w.write_bits(0, 3); }
             Self::Park => { w.write_bits(1, 3); }
@@ -2128,7 +2329,14 @@ impl TransmissionState {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -2140,7 +2348,7 @@ impl TransmissionState {
             5 => Ok(Self::Reserved2),
             6 => Ok(Self::Reserved3),
             7 => Ok(Self::Unavailable),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -2208,30 +2416,43 @@ pub struct MotionConfidenceSet {
 
 impl MotionConfidenceSet {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.speed_cfd.is_some());
-        w.write_bit(self.heading_cfd.is_some());
-        w.write_bit(self.steer_cfd.is_some());
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.speed_cfd.is_some() as u64) << 2 | (self.heading_cfd.is_some() as u64) << 1 | (self.steer_cfd.is_some() as u64) << 0, 3);
         if let Some(x) = &self.speed_cfd {
-            (*x).encode(w).map_err(|e| e.at("speedCfd"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("speedCfd"))?;
         }
         if let Some(x) = &self.heading_cfd {
-            (*x).encode(w).map_err(|e| e.at("headingCfd"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("headingCfd"))?;
         }
         if let Some(x) = &self.steer_cfd {
-            (*x).encode(w).map_err(|e| e.at("steerCfd"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("steerCfd"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_speed_cfd = r.read_bit()?;
-        let p_heading_cfd = r.read_bit()?;
-        let p_steer_cfd = r.read_bit()?;
-        let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
-        let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
-        let steer_cfd = if p_steer_cfd { Some((SteeringWheelAngleConfidence::decode(r)).map_err(|e| e.at("steerCfd"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let p_speed_cfd = flags >> 2 & 1 != 0;
+        let p_heading_cfd = flags >> 1 & 1 != 0;
+        let p_steer_cfd = flags >> 0 & 1 != 0;
+        let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode_boxed(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
+        let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
+        let steer_cfd = if p_steer_cfd { Some((SteeringWheelAngleConfidence::decode_boxed(r)).map_err(|e| e.at("steerCfd"))?) } else { None };
         Ok(Self { speed_cfd, heading_cfd, steer_cfd })
     }
 
@@ -2280,7 +2501,14 @@ pub struct AccelerationSet4Way {
 
 impl AccelerationSet4Way {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.long) as i64 - (-2000)) as u64, 12);
         w.write_bits(((self.lat) as i64 - (-2000)) as u64, 12);
         w.write_bits(((self.vert) as i64 - (-127)) as u64, 8);
@@ -2289,7 +2517,14 @@ impl AccelerationSet4Way {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let long = (r.read_bits(12).map(|x| (x as i64 + (-2000)) as i16)).map_err(|e| e.at("long"))?;
         let lat = (r.read_bits(12).map(|x| (x as i64 + (-2000)) as i16)).map_err(|e| e.at("lat"))?;
         let vert = (r.read_bits(8).map(|x| (x as i64 + (-127)) as i8)).map_err(|e| e.at("vert"))?;
@@ -2351,54 +2586,63 @@ pub struct BrakeSystemStatus {
 
 impl BrakeSystemStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.brake_padel.is_some());
-        w.write_bit(self.wheel_brakes.is_some());
-        w.write_bit(self.traction.is_some());
-        w.write_bit(self.abs.is_some());
-        w.write_bit(self.scs.is_some());
-        w.write_bit(self.brake_boost.is_some());
-        w.write_bit(self.aux_brakes.is_some());
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.brake_padel.is_some() as u64) << 6 | (self.wheel_brakes.is_some() as u64) << 5 | (self.traction.is_some() as u64) << 4 | (self.abs.is_some() as u64) << 3 | (self.scs.is_some() as u64) << 2 | (self.brake_boost.is_some() as u64) << 1 | (self.aux_brakes.is_some() as u64) << 0, 7);
         if let Some(x) = &self.brake_padel {
-            (*x).encode(w).map_err(|e| e.at("brakePadel"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("brakePadel"))?;
         }
         if let Some(x) = &self.wheel_brakes {
             w.bit_string(&(*x), 5, 5, false, "BrakeAppliedStatus").map_err(|e| e.at("wheelBrakes"))?;
         }
         if let Some(x) = &self.traction {
-            (*x).encode(w).map_err(|e| e.at("traction"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("traction"))?;
         }
         if let Some(x) = &self.abs {
-            (*x).encode(w).map_err(|e| e.at("abs"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("abs"))?;
         }
         if let Some(x) = &self.scs {
-            (*x).encode(w).map_err(|e| e.at("scs"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("scs"))?;
         }
         if let Some(x) = &self.brake_boost {
-            (*x).encode(w).map_err(|e| e.at("brakeBoost"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("brakeBoost"))?;
         }
         if let Some(x) = &self.aux_brakes {
-            (*x).encode(w).map_err(|e| e.at("auxBrakes"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("auxBrakes"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_brake_padel = r.read_bit()?;
-        let p_wheel_brakes = r.read_bit()?;
-        let p_traction = r.read_bit()?;
-        let p_abs = r.read_bit()?;
-        let p_scs = r.read_bit()?;
-        let p_brake_boost = r.read_bit()?;
-        let p_aux_brakes = r.read_bit()?;
-        let brake_padel = if p_brake_padel { Some((BrakePedalStatus::decode(r)).map_err(|e| e.at("brakePadel"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(7)?;
+        let p_brake_padel = flags >> 6 & 1 != 0;
+        let p_wheel_brakes = flags >> 5 & 1 != 0;
+        let p_traction = flags >> 4 & 1 != 0;
+        let p_abs = flags >> 3 & 1 != 0;
+        let p_scs = flags >> 2 & 1 != 0;
+        let p_brake_boost = flags >> 1 & 1 != 0;
+        let p_aux_brakes = flags >> 0 & 1 != 0;
+        let brake_padel = if p_brake_padel { Some((BrakePedalStatus::decode_boxed(r)).map_err(|e| e.at("brakePadel"))?) } else { None };
         let wheel_brakes = if p_wheel_brakes { Some((r.bit_string(5, 5, false)).map_err(|e| e.at("wheelBrakes"))?) } else { None };
-        let traction = if p_traction { Some((TractionControlStatus::decode(r)).map_err(|e| e.at("traction"))?) } else { None };
-        let abs = if p_abs { Some((AntiLockBrakeStatus::decode(r)).map_err(|e| e.at("abs"))?) } else { None };
-        let scs = if p_scs { Some((StabilityControlStatus::decode(r)).map_err(|e| e.at("scs"))?) } else { None };
-        let brake_boost = if p_brake_boost { Some((BrakeBoostApplied::decode(r)).map_err(|e| e.at("brakeBoost"))?) } else { None };
-        let aux_brakes = if p_aux_brakes { Some((AuxiliaryBrakeStatus::decode(r)).map_err(|e| e.at("auxBrakes"))?) } else { None };
+        let traction = if p_traction { Some((TractionControlStatus::decode_boxed(r)).map_err(|e| e.at("traction"))?) } else { None };
+        let abs = if p_abs { Some((AntiLockBrakeStatus::decode_boxed(r)).map_err(|e| e.at("abs"))?) } else { None };
+        let scs = if p_scs { Some((StabilityControlStatus::decode_boxed(r)).map_err(|e| e.at("scs"))?) } else { None };
+        let brake_boost = if p_brake_boost { Some((BrakeBoostApplied::decode_boxed(r)).map_err(|e| e.at("brakeBoost"))?) } else { None };
+        let aux_brakes = if p_aux_brakes { Some((AuxiliaryBrakeStatus::decode_boxed(r)).map_err(|e| e.at("auxBrakes"))?) } else { None };
         Ok(Self { brake_padel, wheel_brakes, traction, abs, scs, brake_boost, aux_brakes })
     }
 
@@ -2457,7 +2701,14 @@ pub struct VehicleSize {
 
 impl VehicleSize {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.height.is_some());
         w.write_bits(((self.width) as i64 - (0)) as u64, 10);
         w.write_bits(((self.length) as i64 - (0)) as u64, 12);
@@ -2468,7 +2719,14 @@ impl VehicleSize {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_height = r.read_bit()?;
         let width = (r.read_bits(10).map(|x| x as u16)).map_err(|e| e.at("width"))?;
         let length = (r.read_bits(12).map(|x| x as u16)).map_err(|e| e.at("length"))?;
@@ -2517,10 +2775,16 @@ pub struct VehicleClassification {
 
 impl VehicleClassification {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.fuel_type.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.fuel_type.is_some() as u64) << 0, 2);
         w.write_bits(((self.classification) as i64 - (0)) as u64, 8);
         if let Some(x) = &self.fuel_type {
             w.write_bits((((*x)) as i64 - (0)) as u64, 4);
@@ -2529,9 +2793,17 @@ impl VehicleClassification {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_fuel_type = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_fuel_type = flags >> 0 & 1 != 0;
         let classification = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("classification"))?;
         let fuel_type = if p_fuel_type { Some((r.read_bits(4).map(|x| x as u8)).map_err(|e| e.at("fuelType"))?) } else { None };
         if has_ext {
@@ -2587,21 +2859,24 @@ pub struct VehicleSafetyExtensions {
 
 impl VehicleSafetyExtensions {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.events.is_some());
-        w.write_bit(self.path_history.is_some());
-        w.write_bit(self.path_prediction.is_some());
-        w.write_bit(self.lights.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.events.is_some() as u64) << 3 | (self.path_history.is_some() as u64) << 2 | (self.path_prediction.is_some() as u64) << 1 | (self.lights.is_some() as u64) << 0, 5);
         if let Some(x) = &self.events {
             w.bit_string(&(*x), 13, 13, true, "VehicleEventFlags").map_err(|e| e.at("events"))?;
         }
         if let Some(x) = &self.path_history {
-            x.encode(w).map_err(|e| e.at("pathHistory"))?;
+            x.encode_boxed(w).map_err(|e| e.at("pathHistory"))?;
         }
         if let Some(x) = &self.path_prediction {
-            x.encode(w).map_err(|e| e.at("pathPrediction"))?;
+            x.encode_boxed(w).map_err(|e| e.at("pathPrediction"))?;
         }
         if let Some(x) = &self.lights {
             w.bit_string(&(*x), 9, 9, true, "ExteriorLights").map_err(|e| e.at("lights"))?;
@@ -2610,15 +2885,23 @@ impl VehicleSafetyExtensions {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_events = r.read_bit()?;
-        let p_path_history = r.read_bit()?;
-        let p_path_prediction = r.read_bit()?;
-        let p_lights = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_events = flags >> 3 & 1 != 0;
+        let p_path_history = flags >> 2 & 1 != 0;
+        let p_path_prediction = flags >> 1 & 1 != 0;
+        let p_lights = flags >> 0 & 1 != 0;
         let events = if p_events { Some((r.bit_string(13, 13, true)).map_err(|e| e.at("events"))?) } else { None };
-        let path_history = if p_path_history { Some((PathHistory::decode(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
-        let path_prediction = if p_path_prediction { Some((PathPrediction::decode(r)).map_err(|e| e.at("pathPrediction"))?) } else { None };
+        let path_history = if p_path_history { Some((PathHistory::decode_boxed(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
+        let path_prediction = if p_path_prediction { Some((PathPrediction::decode_boxed(r)).map_err(|e| e.at("pathPrediction"))?) } else { None };
         let lights = if p_lights { Some((r.bit_string(9, 9, true)).map_err(|e| e.at("lights"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -2677,33 +2960,45 @@ pub struct VehicleEmergencyExtensions {
 
 impl VehicleEmergencyExtensions {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.response_type.is_some());
-        w.write_bit(self.siren_use.is_some());
-        w.write_bit(self.lights_use.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.response_type.is_some() as u64) << 2 | (self.siren_use.is_some() as u64) << 1 | (self.lights_use.is_some() as u64) << 0, 4);
         if let Some(x) = &self.response_type {
-            (*x).encode(w).map_err(|e| e.at("responseType"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("responseType"))?;
         }
         if let Some(x) = &self.siren_use {
-            (*x).encode(w).map_err(|e| e.at("sirenUse"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("sirenUse"))?;
         }
         if let Some(x) = &self.lights_use {
-            (*x).encode(w).map_err(|e| e.at("lightsUse"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("lightsUse"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_response_type = r.read_bit()?;
-        let p_siren_use = r.read_bit()?;
-        let p_lights_use = r.read_bit()?;
-        let response_type = if p_response_type { Some((ResponseType::decode(r)).map_err(|e| e.at("responseType"))?) } else { None };
-        let siren_use = if p_siren_use { Some((SirenInUse::decode(r)).map_err(|e| e.at("sirenUse"))?) } else { None };
-        let lights_use = if p_lights_use { Some((LightbarInUse::decode(r)).map_err(|e| e.at("lightsUse"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_response_type = flags >> 2 & 1 != 0;
+        let p_siren_use = flags >> 1 & 1 != 0;
+        let p_lights_use = flags >> 0 & 1 != 0;
+        let response_type = if p_response_type { Some((ResponseType::decode_boxed(r)).map_err(|e| e.at("responseType"))?) } else { None };
+        let siren_use = if p_siren_use { Some((SirenInUse::decode_boxed(r)).map_err(|e| e.at("sirenUse"))?) } else { None };
+        let lights_use = if p_lights_use { Some((LightbarInUse::decode_boxed(r)).map_err(|e| e.at("lightsUse"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -2756,14 +3051,28 @@ pub struct TestMsg {
 
 impl TestMsg {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.octet_string(&self.user_data, 1, 2048, false, "TestMsgUserData").map_err(|e| e.at("userData"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let user_data = (r.octet_string(1, 2048, false)).map_err(|e| e.at("userData"))?;
         Ok(Self { msg_cnt, user_data })
@@ -2807,22 +3116,36 @@ pub struct RTCMcorrections {
 
 impl RTCMcorrections {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.seq_len(self.corrections.len(), 1, 5, false, "RTCMcorrectionsCorrections").map_err(|e| e.at("corrections"))?;
         for item in self.corrections.iter() {
-            item.encode(w).map_err(|e| e.at("corrections"))?;
+            item.encode_boxed(w).map_err(|e| e.at("corrections"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
-        let corrections = (r.seq_len(1, 5, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTCMmsg::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("corrections"))?;
+        let corrections = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 5, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTCMmsg::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("corrections"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -2880,41 +3203,54 @@ pub struct RoadsideCoordination {
 
 impl RoadsideCoordination {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.coordinates.is_some());
-        w.write_bit(self.lane_coordinates.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.coordinates.is_some() as u64) << 1 | (self.lane_coordinates.is_some() as u64) << 0, 3);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
-        self.ref_pos.encode(w).map_err(|e| e.at("refPos"))?;
+        self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
         if let Some(x) = &self.coordinates {
             w.seq_len(x.len(), 1, 16, false, "RoadsideCoordinationCoordinates").map_err(|e| e.at("coordinates"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("coordinates"))?;
+                item.encode_boxed(w).map_err(|e| e.at("coordinates"))?;
             }
         }
         if let Some(x) = &self.lane_coordinates {
             w.seq_len(x.len(), 1, 8, false, "RoadsideCoordinationLaneCoordinates").map_err(|e| e.at("laneCoordinates"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("laneCoordinates"))?;
+                item.encode_boxed(w).map_err(|e| e.at("laneCoordinates"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_coordinates = r.read_bit()?;
-        let p_lane_coordinates = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_coordinates = flags >> 1 & 1 != 0;
+        let p_lane_coordinates = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
-        let ref_pos = (Position3D::decode(r)).map_err(|e| e.at("refPos"))?;
-        let coordinates = if p_coordinates { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((VehicleCoordination::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("coordinates"))?) } else { None };
-        let lane_coordinates = if p_lane_coordinates { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((LaneCoordination::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("laneCoordinates"))?) } else { None };
+        let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
+        let coordinates = if p_coordinates { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((VehicleCoordination::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("coordinates"))?) } else { None };
+        let lane_coordinates = if p_lane_coordinates { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((LaneCoordination::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("laneCoordinates"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -2990,64 +3326,75 @@ pub struct SensorSharingMsg {
 
 impl SensorSharingMsg {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.detected_region.is_some());
-        w.write_bit(self.participants.is_some());
-        w.write_bit(self.obstacles.is_some());
-        w.write_bit(self.rtes.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.detected_region.is_some() as u64) << 3 | (self.participants.is_some() as u64) << 2 | (self.obstacles.is_some() as u64) << 1 | (self.rtes.is_some() as u64) << 0, 5);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.id[..]);
-        self.equipment_type.encode(w).map_err(|e| e.at("equipmentType"))?;
+        self.equipment_type.encode_boxed(w).map_err(|e| e.at("equipmentType"))?;
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
-        self.sensor_pos.encode(w).map_err(|e| e.at("sensorPos"))?;
+        self.sensor_pos.encode_boxed(w).map_err(|e| e.at("sensorPos"))?;
         if let Some(x) = &self.detected_region {
             w.seq_len(x.len(), 1, 8, false, "DetectedRegion").map_err(|e| e.at("detectedRegion"))?;
             for item in x.iter() {
                 w.seq_len(item.len(), 4, 32, false, "Polygon").map_err(|e| e.at("detectedRegion"))?;
                 for item in item.iter() {
-                    item.encode(w).map_err(|e| e.at("detectedRegion"))?;
+                    item.encode_boxed(w).map_err(|e| e.at("detectedRegion"))?;
                 }
             }
         }
         if let Some(x) = &self.participants {
             w.seq_len(x.len(), 1, 512, false, "DetectedPTCList").map_err(|e| e.at("participants"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("participants"))?;
+                item.encode_boxed(w).map_err(|e| e.at("participants"))?;
             }
         }
         if let Some(x) = &self.obstacles {
             w.seq_len(x.len(), 1, 64, false, "DetectedObstacleList").map_err(|e| e.at("obstacles"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("obstacles"))?;
+                item.encode_boxed(w).map_err(|e| e.at("obstacles"))?;
             }
         }
         if let Some(x) = &self.rtes {
             w.seq_len(x.len(), 1, 8, false, "RTEList").map_err(|e| e.at("rtes"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("rtes"))?;
+                item.encode_boxed(w).map_err(|e| e.at("rtes"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_detected_region = r.read_bit()?;
-        let p_participants = r.read_bit()?;
-        let p_obstacles = r.read_bit()?;
-        let p_rtes = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_detected_region = flags >> 3 & 1 != 0;
+        let p_participants = flags >> 2 & 1 != 0;
+        let p_obstacles = flags >> 1 & 1 != 0;
+        let p_rtes = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
-        let equipment_type = (EquipmentType::decode(r)).map_err(|e| e.at("equipmentType"))?;
+        let equipment_type = (EquipmentType::decode_boxed(r)).map_err(|e| e.at("equipmentType"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
-        let sensor_pos = (Position3D::decode(r)).map_err(|e| e.at("sensorPos"))?;
-        let detected_region = if p_detected_region { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.seq_len(4, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("detectedRegion"))?) } else { None };
-        let participants = if p_participants { Some((r.seq_len(1, 512, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((DetectedPTCData::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("participants"))?) } else { None };
-        let obstacles = if p_obstacles { Some((r.seq_len(1, 64, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((DetectedObstacleData::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("obstacles"))?) } else { None };
-        let rtes = if p_rtes { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTEData::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("rtes"))?) } else { None };
+        let sensor_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("sensorPos"))?;
+        let detected_region = if p_detected_region { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("detectedRegion"))?) } else { None };
+        let participants = if p_participants { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 512, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((DetectedPTCData::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("participants"))?) } else { None };
+        let obstacles = if p_obstacles { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 64, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((DetectedObstacleData::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("obstacles"))?) } else { None };
+        let rtes = if p_rtes { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTEData::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("rtes"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3124,25 +3471,39 @@ pub struct VehIntentionAndRequest {
 
 impl VehIntentionAndRequest {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
-        self.ref_pos.encode(w).map_err(|e| e.at("refPos"))?;
-        self.int_and_req.encode(w).map_err(|e| e.at("intAndReq"))?;
+        self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
+        self.int_and_req.encode_boxed(w).map_err(|e| e.at("intAndReq"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
-        let ref_pos = (Position3D::decode(r)).map_err(|e| e.at("refPos"))?;
-        let int_and_req = (IARData::decode(r)).map_err(|e| e.at("intAndReq"))?;
+        let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
+        let int_and_req = (IARData::decode_boxed(r)).map_err(|e| e.at("intAndReq"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3207,39 +3568,52 @@ pub struct PAMData {
 
 impl PAMData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.time_stamp.is_some());
-        w.write_bit(self.parking_area_guidance.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.time_stamp.is_some() as u64) << 1 | (self.parking_area_guidance.is_some() as u64) << 0, 3);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         if let Some(x) = &self.time_stamp {
             w.write_bits((((*x)) as i64 - (0)) as u64, 20);
         }
-        self.parking_lot_info.encode(w).map_err(|e| e.at("parkingLotInfo"))?;
+        self.parking_lot_info.encode_boxed(w).map_err(|e| e.at("parkingLotInfo"))?;
         w.seq_len(self.pam_nodes.len(), 1, 63, false, "PAMNodeList").map_err(|e| e.at("pamNodes"))?;
         for item in self.pam_nodes.iter() {
-            item.encode(w).map_err(|e| e.at("pamNodes"))?;
+            item.encode_boxed(w).map_err(|e| e.at("pamNodes"))?;
         }
         if let Some(x) = &self.parking_area_guidance {
             w.seq_len(x.len(), 1, 16, false, "PAMDataParkingAreaGuidance").map_err(|e| e.at("parkingAreaGuidance"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("parkingAreaGuidance"))?;
+                item.encode_boxed(w).map_err(|e| e.at("parkingAreaGuidance"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_time_stamp = r.read_bit()?;
-        let p_parking_area_guidance = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_time_stamp = flags >> 1 & 1 != 0;
+        let p_parking_area_guidance = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let time_stamp = if p_time_stamp { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("timeStamp"))?) } else { None };
-        let parking_lot_info = (ParkingLotInfo::decode(r)).map_err(|e| e.at("parkingLotInfo"))?;
-        let pam_nodes = (r.seq_len(1, 63, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PAMNode::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("pamNodes"))?;
-        let parking_area_guidance = if p_parking_area_guidance { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParkingGuide::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("parkingAreaGuidance"))?) } else { None };
+        let parking_lot_info = (ParkingLotInfo::decode_boxed(r)).map_err(|e| e.at("parkingLotInfo"))?;
+        let pam_nodes = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 63, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PAMNode::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("pamNodes"))?;
+        let parking_area_guidance = if p_parking_area_guidance { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParkingGuide::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("parkingAreaGuidance"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3320,60 +3694,71 @@ pub struct PersonalSafetyMessage {
 
 impl PersonalSafetyMessage {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.time_confidence.is_some());
-        w.write_bit(self.accel_set.is_some());
-        w.write_bit(self.path_history.is_some());
-        w.write_bit(self.path_planning.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.time_confidence.is_some() as u64) << 3 | (self.accel_set.is_some() as u64) << 2 | (self.path_history.is_some() as u64) << 1 | (self.path_planning.is_some() as u64) << 0, 5);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.time_confidence {
-            (*x).encode(w).map_err(|e| e.at("timeConfidence"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("timeConfidence"))?;
         }
-        self.pos.encode(w).map_err(|e| e.at("pos"))?;
-        self.pos_accuracy.encode(w).map_err(|e| e.at("posAccuracy"))?;
+        self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
+        self.pos_accuracy.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
         w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
         w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
         if let Some(x) = &self.accel_set {
-            x.encode(w).map_err(|e| e.at("accelSet"))?;
+            x.encode_boxed(w).map_err(|e| e.at("accelSet"))?;
         }
         if let Some(x) = &self.path_history {
-            x.encode(w).map_err(|e| e.at("pathHistory"))?;
+            x.encode_boxed(w).map_err(|e| e.at("pathHistory"))?;
         }
         if let Some(x) = &self.path_planning {
             w.seq_len(x.len(), 1, 100, false, "PathPlanning").map_err(|e| e.at("path-Planning"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("path-Planning"))?;
+                item.encode_boxed(w).map_err(|e| e.at("path-Planning"))?;
             }
         }
         w.write_bits(((self.overall_radius) as i64 - (0)) as u64, 8);
-        self.non_motor_data.encode(w).map_err(|e| e.at("non-motorData"))?;
+        self.non_motor_data.encode_boxed(w).map_err(|e| e.at("non-motorData"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_time_confidence = r.read_bit()?;
-        let p_accel_set = r.read_bit()?;
-        let p_path_history = r.read_bit()?;
-        let p_path_planning = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_time_confidence = flags >> 3 & 1 != 0;
+        let p_accel_set = flags >> 2 & 1 != 0;
+        let p_path_history = flags >> 1 & 1 != 0;
+        let p_path_planning = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
-        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
-        let pos = (Position3D::decode(r)).map_err(|e| e.at("pos"))?;
-        let pos_accuracy = (PositionalAccuracy::decode(r)).map_err(|e| e.at("posAccuracy"))?;
+        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode_boxed(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
+        let pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?;
+        let pos_accuracy = (PositionalAccuracy::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
         let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
-        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode(r)).map_err(|e| e.at("accelSet"))?) } else { None };
-        let path_history = if p_path_history { Some((PathHistory::decode(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
-        let path_planning = if p_path_planning { Some((r.seq_len(1, 100, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("path-Planning"))?) } else { None };
+        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
+        let path_history = if p_path_history { Some((PathHistory::decode_boxed(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
+        let path_planning = if p_path_planning { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 100, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("path-Planning"))?) } else { None };
         let overall_radius = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("overallRadius"))?;
-        let non_motor_data = (NonMotorData::decode(r)).map_err(|e| e.at("non-motorData"))?;
+        let non_motor_data = (NonMotorData::decode_boxed(r)).map_err(|e| e.at("non-motorData"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3466,33 +3851,47 @@ pub struct CLPMM {
 
 impl CLPMM {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.leading_ext.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.leading_ext.is_some() as u64) << 0, 2);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         w.write_bytes(&self.pid[..]);
-        self.role.encode(w).map_err(|e| e.at("role"))?;
-        self.status.encode(w).map_err(|e| e.at("status"))?;
+        self.role.encode_boxed(w).map_err(|e| e.at("role"))?;
+        self.status.encode_boxed(w).map_err(|e| e.at("status"))?;
         if let Some(x) = &self.leading_ext {
-            x.encode(w).map_err(|e| e.at("leadingExt"))?;
+            x.encode_boxed(w).map_err(|e| e.at("leadingExt"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_leading_ext = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_leading_ext = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
         let pid = (r.read_array::<17>()).map_err(|e| e.at("pid"))?;
-        let role = (RoleInPlatooning::decode(r)).map_err(|e| e.at("role"))?;
-        let status = (StatusInPlatooning::decode(r)).map_err(|e| e.at("status"))?;
-        let leading_ext = if p_leading_ext { Some((MemberManagement::decode(r)).map_err(|e| e.at("leadingExt"))?) } else { None };
+        let role = (RoleInPlatooning::decode_boxed(r)).map_err(|e| e.at("role"))?;
+        let status = (StatusInPlatooning::decode_boxed(r)).map_err(|e| e.at("status"))?;
+        let leading_ext = if p_leading_ext { Some((MemberManagement::decode_boxed(r)).map_err(|e| e.at("leadingExt"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3557,19 +3956,33 @@ pub struct VehiclePaymentMessage {
 
 impl VehiclePaymentMessage {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
-        self.payment.encode(w).map_err(|e| e.at("payment"))?;
+        self.payment.encode_boxed(w).map_err(|e| e.at("payment"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
-        let payment = (VehiclePaymentMessagePayment::decode(r)).map_err(|e| e.at("payment"))?;
+        let payment = (VehiclePaymentMessagePayment::decode_boxed(r)).map_err(|e| e.at("payment"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3619,7 +4032,14 @@ pub struct NodeReferenceID {
 
 impl NodeReferenceID {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.region.is_some());
         if let Some(x) = &self.region {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
@@ -3629,7 +4049,14 @@ impl NodeReferenceID {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_region = r.read_bit()?;
         let region = if p_region { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("region"))?) } else { None };
         let id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("id"))?;
@@ -3684,57 +4111,68 @@ pub struct Link {
 
 impl Link {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.name.is_some());
-        w.write_bit(self.speed_limits.is_some());
-        w.write_bit(self.points.is_some());
-        w.write_bit(self.movements.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.name.is_some() as u64) << 3 | (self.speed_limits.is_some() as u64) << 2 | (self.points.is_some() as u64) << 1 | (self.movements.is_some() as u64) << 0, 5);
         if let Some(x) = &self.name {
             w.ia5_string(&x, 1, 63, false, "DescriptiveName").map_err(|e| e.at("name"))?;
         }
-        self.upstream_node_id.encode(w).map_err(|e| e.at("upstreamNodeId"))?;
+        self.upstream_node_id.encode_boxed(w).map_err(|e| e.at("upstreamNodeId"))?;
         if let Some(x) = &self.speed_limits {
             w.seq_len(x.len(), 1, 9, false, "SpeedLimitList").map_err(|e| e.at("speedLimits"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("speedLimits"))?;
+                item.encode_boxed(w).map_err(|e| e.at("speedLimits"))?;
             }
         }
         w.write_bits(((self.link_width) as i64 - (0)) as u64, 15);
         if let Some(x) = &self.points {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("points"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("points"))?;
+                item.encode_boxed(w).map_err(|e| e.at("points"))?;
             }
         }
         if let Some(x) = &self.movements {
             w.seq_len(x.len(), 1, 32, false, "MovementList").map_err(|e| e.at("movements"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("movements"))?;
+                item.encode_boxed(w).map_err(|e| e.at("movements"))?;
             }
         }
         w.seq_len(self.lanes.len(), 1, 32, false, "LaneList").map_err(|e| e.at("lanes"))?;
         for item in self.lanes.iter() {
-            item.encode(w).map_err(|e| e.at("lanes"))?;
+            item.encode_boxed(w).map_err(|e| e.at("lanes"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_name = r.read_bit()?;
-        let p_speed_limits = r.read_bit()?;
-        let p_points = r.read_bit()?;
-        let p_movements = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_name = flags >> 3 & 1 != 0;
+        let p_speed_limits = flags >> 2 & 1 != 0;
+        let p_points = flags >> 1 & 1 != 0;
+        let p_movements = flags >> 0 & 1 != 0;
         let name = if p_name { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("name"))?) } else { None };
-        let upstream_node_id = (NodeReferenceID::decode(r)).map_err(|e| e.at("upstreamNodeId"))?;
-        let speed_limits = if p_speed_limits { Some((r.seq_len(1, 9, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("speedLimits"))?) } else { None };
+        let upstream_node_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("upstreamNodeId"))?;
+        let speed_limits = if p_speed_limits { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 9, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("speedLimits"))?) } else { None };
         let link_width = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("linkWidth"))?;
-        let points = if p_points { Some((r.seq_len(2, 31, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("points"))?) } else { None };
-        let movements = if p_movements { Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Movement::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("movements"))?) } else { None };
-        let lanes = (r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Lane::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("lanes"))?;
+        let points = if p_points { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("points"))?) } else { None };
+        let movements = if p_movements { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Movement::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("movements"))?) } else { None };
+        let lanes = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Lane::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("lanes"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3809,22 +4247,24 @@ pub struct LinkEx {
 
 impl LinkEx {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.name.is_some());
-        w.write_bit(self.speed_limits.is_some());
-        w.write_bit(self.link_width.is_some());
-        w.write_bit(self.ref_line.is_some());
-        w.write_bit(self.movements_ex.is_some());
+        w.write_bits((has_ext as u64) << 5 | (self.name.is_some() as u64) << 4 | (self.speed_limits.is_some() as u64) << 3 | (self.link_width.is_some() as u64) << 2 | (self.ref_line.is_some() as u64) << 1 | (self.movements_ex.is_some() as u64) << 0, 6);
         if let Some(x) = &self.name {
             w.ia5_string(&x, 1, 63, false, "DescriptiveName").map_err(|e| e.at("name"))?;
         }
-        self.upstream_node_id.encode(w).map_err(|e| e.at("upstreamNodeId"))?;
+        self.upstream_node_id.encode_boxed(w).map_err(|e| e.at("upstreamNodeId"))?;
         if let Some(x) = &self.speed_limits {
             w.seq_len(x.len(), 1, 9, false, "SpeedLimitList").map_err(|e| e.at("speedLimits"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("speedLimits"))?;
+                item.encode_boxed(w).map_err(|e| e.at("speedLimits"))?;
             }
         }
         if let Some(x) = &self.link_width {
@@ -3833,37 +4273,45 @@ impl LinkEx {
         if let Some(x) = &self.ref_line {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("refLine"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("refLine"))?;
+                item.encode_boxed(w).map_err(|e| e.at("refLine"))?;
             }
         }
         if let Some(x) = &self.movements_ex {
             w.seq_len(x.len(), 1, 32, false, "MovementExList").map_err(|e| e.at("movements-ex"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("movements-ex"))?;
+                item.encode_boxed(w).map_err(|e| e.at("movements-ex"))?;
             }
         }
         w.seq_len(self.sections.len(), 1, 16, false, "SectionList").map_err(|e| e.at("sections"))?;
         for item in self.sections.iter() {
-            item.encode(w).map_err(|e| e.at("sections"))?;
+            item.encode_boxed(w).map_err(|e| e.at("sections"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_name = r.read_bit()?;
-        let p_speed_limits = r.read_bit()?;
-        let p_link_width = r.read_bit()?;
-        let p_ref_line = r.read_bit()?;
-        let p_movements_ex = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(6)?;
+        let has_ext = flags >> 5 & 1 != 0;
+        let p_name = flags >> 4 & 1 != 0;
+        let p_speed_limits = flags >> 3 & 1 != 0;
+        let p_link_width = flags >> 2 & 1 != 0;
+        let p_ref_line = flags >> 1 & 1 != 0;
+        let p_movements_ex = flags >> 0 & 1 != 0;
         let name = if p_name { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("name"))?) } else { None };
-        let upstream_node_id = (NodeReferenceID::decode(r)).map_err(|e| e.at("upstreamNodeId"))?;
-        let speed_limits = if p_speed_limits { Some((r.seq_len(1, 9, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("speedLimits"))?) } else { None };
+        let upstream_node_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("upstreamNodeId"))?;
+        let speed_limits = if p_speed_limits { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 9, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("speedLimits"))?) } else { None };
         let link_width = if p_link_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("linkWidth"))?) } else { None };
-        let ref_line = if p_ref_line { Some((r.seq_len(2, 31, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("refLine"))?) } else { None };
-        let movements_ex = if p_movements_ex { Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MovementEx::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("movements-ex"))?) } else { None };
-        let sections = (r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Section::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("sections"))?;
+        let ref_line = if p_ref_line { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("refLine"))?) } else { None };
+        let movements_ex = if p_movements_ex { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MovementEx::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("movements-ex"))?) } else { None };
+        let sections = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Section::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("sections"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -3930,16 +4378,20 @@ pub struct ProhibitedZone {
 
 impl ProhibitedZone {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.central_circle_prohibited_zone.is_some());
-        w.write_bit(self.non_motor_vehicle_prohibited_zones.is_some());
-        w.write_bit(self.grid_line_marking_prohibited_zones.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.central_circle_prohibited_zone.is_some() as u64) << 2 | (self.non_motor_vehicle_prohibited_zones.is_some() as u64) << 1 | (self.grid_line_marking_prohibited_zones.is_some() as u64) << 0, 4);
         if let Some(x) = &self.central_circle_prohibited_zone {
             w.seq_len(x.len(), 4, 32, false, "Polygon").map_err(|e| e.at("centralCircleProhibitedZone"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("centralCircleProhibitedZone"))?;
+                item.encode_boxed(w).map_err(|e| e.at("centralCircleProhibitedZone"))?;
             }
         }
         if let Some(x) = &self.non_motor_vehicle_prohibited_zones {
@@ -3947,7 +4399,7 @@ impl ProhibitedZone {
             for item in x.iter() {
                 w.seq_len(item.len(), 4, 32, false, "Polygon").map_err(|e| e.at("non-motorVehicleProhibitedZones"))?;
                 for item in item.iter() {
-                    item.encode(w).map_err(|e| e.at("non-motorVehicleProhibitedZones"))?;
+                    item.encode_boxed(w).map_err(|e| e.at("non-motorVehicleProhibitedZones"))?;
                 }
             }
         }
@@ -3956,7 +4408,7 @@ impl ProhibitedZone {
             for item in x.iter() {
                 w.seq_len(item.len(), 4, 32, false, "Polygon").map_err(|e| e.at("gridLineMarkingProhibitedZones"))?;
                 for item in item.iter() {
-                    item.encode(w).map_err(|e| e.at("gridLineMarkingProhibitedZones"))?;
+                    item.encode_boxed(w).map_err(|e| e.at("gridLineMarkingProhibitedZones"))?;
                 }
             }
         }
@@ -3964,14 +4416,22 @@ impl ProhibitedZone {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_central_circle_prohibited_zone = r.read_bit()?;
-        let p_non_motor_vehicle_prohibited_zones = r.read_bit()?;
-        let p_grid_line_marking_prohibited_zones = r.read_bit()?;
-        let central_circle_prohibited_zone = if p_central_circle_prohibited_zone { Some((r.seq_len(4, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("centralCircleProhibitedZone"))?) } else { None };
-        let non_motor_vehicle_prohibited_zones = if p_non_motor_vehicle_prohibited_zones { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.seq_len(4, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("non-motorVehicleProhibitedZones"))?) } else { None };
-        let grid_line_marking_prohibited_zones = if p_grid_line_marking_prohibited_zones { Some((r.seq_len(2, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.seq_len(4, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("gridLineMarkingProhibitedZones"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_central_circle_prohibited_zone = flags >> 2 & 1 != 0;
+        let p_non_motor_vehicle_prohibited_zones = flags >> 1 & 1 != 0;
+        let p_grid_line_marking_prohibited_zones = flags >> 0 & 1 != 0;
+        let central_circle_prohibited_zone = if p_central_circle_prohibited_zone { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("centralCircleProhibitedZone"))?) } else { None };
+        let non_motor_vehicle_prohibited_zones = if p_non_motor_vehicle_prohibited_zones { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("non-motorVehicleProhibitedZones"))?) } else { None };
+        let grid_line_marking_prohibited_zones = if p_grid_line_marking_prohibited_zones { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("gridLineMarkingProhibitedZones"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -4024,19 +4484,33 @@ pub struct Phase {
 
 impl Phase {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.id) as i64 - (0)) as u64, 8);
         w.seq_len(self.phase_states.len(), 1, 16, false, "PhaseStateList").map_err(|e| e.at("phaseStates"))?;
         for item in self.phase_states.iter() {
-            item.encode(w).map_err(|e| e.at("phaseStates"))?;
+            item.encode_boxed(w).map_err(|e| e.at("phaseStates"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let id = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("id"))?;
-        let phase_states = (r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PhaseState::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("phaseStates"))?;
+        let phase_states = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PhaseState::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("phaseStates"))?;
         Ok(Self { id, phase_states })
     }
 
@@ -4086,7 +4560,14 @@ pub enum ParticipantType {
 
 impl ParticipantType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Motor => { w.write_bit(false); w.write_bits(1, 3); }
@@ -4099,7 +4580,14 @@ impl ParticipantType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -4114,7 +4602,7 @@ impl ParticipantType {
             2 => Ok(Self::NonMotor),
             3 => Ok(Self::Pedestrian),
             4 => Ok(Self::Rsu),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -4186,7 +4674,14 @@ pub enum SourceType {
 
 impl SourceType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Selfinfo => { w.write_bit(false); w.write_bits(1, 3); }
@@ -4202,7 +4697,14 @@ impl SourceType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -4220,7 +4722,7 @@ impl SourceType {
             5 => Ok(Self::Loop),
             6 => Ok(Self::Lidar),
             7 => Ok(Self::Integrated),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -4287,20 +4789,34 @@ pub struct PositionOffsetLLV {
 
 impl PositionOffsetLLV {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.offset_v.is_some());
-        self.offset_ll.encode(w).map_err(|e| e.at("offsetLL"))?;
+        self.offset_ll.encode_boxed(w).map_err(|e| e.at("offsetLL"))?;
         if let Some(x) = &self.offset_v {
-            x.encode(w).map_err(|e| e.at("offsetV"))?;
+            x.encode_boxed(w).map_err(|e| e.at("offsetV"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_offset_v = r.read_bit()?;
-        let offset_ll = (PositionOffsetLL::decode(r)).map_err(|e| e.at("offsetLL"))?;
-        let offset_v = if p_offset_v { Some((VerticalOffset::decode(r)).map_err(|e| e.at("offsetV"))?) } else { None };
+        let offset_ll = (PositionOffsetLL::decode_boxed(r)).map_err(|e| e.at("offsetLL"))?;
+        let offset_v = if p_offset_v { Some((VerticalOffset::decode_boxed(r)).map_err(|e| e.at("offsetV"))?) } else { None };
         Ok(Self { offset_ll, offset_v })
     }
 
@@ -4352,7 +4868,14 @@ pub enum EventSource {
 
 impl EventSource {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Police => { w.write_bit(false); w.write_bits(1, 3); }
@@ -4366,7 +4889,14 @@ impl EventSource {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -4382,7 +4912,7 @@ impl EventSource {
             3 => Ok(Self::Meteorological),
             4 => Ok(Self::Internet),
             5 => Ok(Self::Detection),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -4443,7 +4973,14 @@ pub enum Description {
 
 impl Description {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::TextString(x) => {
                 w.write_bits(0, 1);
@@ -4458,13 +4995,20 @@ impl Description {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(1)?;
         match i {
             0 => Ok(Self::TextString((r.ia5_string(1, 512, false)).map_err(|e| e.at("textString"))?)),
             1 => Ok(Self::TextGB2312((r.octet_string(2, 512, false)).map_err(|e| e.at("textGB2312"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -4510,10 +5054,15 @@ pub struct RSITimeDetails {
 
 impl RSITimeDetails {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.start_time.is_some());
-        w.write_bit(self.end_time.is_some());
-        w.write_bit(self.end_time_confidence.is_some());
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.start_time.is_some() as u64) << 2 | (self.end_time.is_some() as u64) << 1 | (self.end_time_confidence.is_some() as u64) << 0, 3);
         if let Some(x) = &self.start_time {
             w.write_bits((((*x)) as i64 - (0)) as u64, 20);
         }
@@ -4521,19 +5070,27 @@ impl RSITimeDetails {
             w.write_bits((((*x)) as i64 - (0)) as u64, 20);
         }
         if let Some(x) = &self.end_time_confidence {
-            (*x).encode(w).map_err(|e| e.at("endTimeConfidence"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("endTimeConfidence"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_start_time = r.read_bit()?;
-        let p_end_time = r.read_bit()?;
-        let p_end_time_confidence = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let p_start_time = flags >> 2 & 1 != 0;
+        let p_end_time = flags >> 1 & 1 != 0;
+        let p_end_time_confidence = flags >> 0 & 1 != 0;
         let start_time = if p_start_time { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("startTime"))?) } else { None };
         let end_time = if p_end_time { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("endTime"))?) } else { None };
-        let end_time_confidence = if p_end_time_confidence { Some((TimeConfidence::decode(r)).map_err(|e| e.at("endTimeConfidence"))?) } else { None };
+        let end_time_confidence = if p_end_time_confidence { Some((TimeConfidence::decode_boxed(r)).map_err(|e| e.at("endTimeConfidence"))?) } else { None };
         Ok(Self { start_time, end_time, end_time_confidence })
     }
 
@@ -4578,18 +5135,32 @@ pub struct ReferencePath {
 
 impl ReferencePath {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.seq_len(self.active_path.len(), 2, 32, false, "PathPointList").map_err(|e| e.at("activePath"))?;
         for item in self.active_path.iter() {
-            item.encode(w).map_err(|e| e.at("activePath"))?;
+            item.encode_boxed(w).map_err(|e| e.at("activePath"))?;
         }
         w.write_bits(((self.path_radius) as i64 - (0)) as u64, 16);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let active_path = (r.seq_len(2, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("activePath"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let active_path = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("activePath"))?;
         let path_radius = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("pathRadius"))?;
         Ok(Self { active_path, path_radius })
     }
@@ -4634,10 +5205,17 @@ pub struct ReferenceLink {
 
 impl ReferenceLink {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.reference_lanes.is_some());
-        self.upstream_node_id.encode(w).map_err(|e| e.at("upstreamNodeId"))?;
-        self.downstream_node_id.encode(w).map_err(|e| e.at("downstreamNodeId"))?;
+        self.upstream_node_id.encode_boxed(w).map_err(|e| e.at("upstreamNodeId"))?;
+        self.downstream_node_id.encode_boxed(w).map_err(|e| e.at("downstreamNodeId"))?;
         if let Some(x) = &self.reference_lanes {
             w.bit_string(&(*x), 16, 16, false, "ReferenceLanes").map_err(|e| e.at("referenceLanes"))?;
         }
@@ -4645,10 +5223,17 @@ impl ReferenceLink {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_reference_lanes = r.read_bit()?;
-        let upstream_node_id = (NodeReferenceID::decode(r)).map_err(|e| e.at("upstreamNodeId"))?;
-        let downstream_node_id = (NodeReferenceID::decode(r)).map_err(|e| e.at("downstreamNodeId"))?;
+        let upstream_node_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("upstreamNodeId"))?;
+        let downstream_node_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("downstreamNodeId"))?;
         let reference_lanes = if p_reference_lanes { Some((r.bit_string(16, 16, false)).map_err(|e| e.at("referenceLanes"))?) } else { None };
         Ok(Self { upstream_node_id, downstream_node_id, reference_lanes })
     }
@@ -4694,27 +5279,40 @@ pub struct AuxiliarySign {
 
 impl AuxiliarySign {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.sign_with_vehicle_type.is_some());
-        w.write_bit(self.sign_direction.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.sign_with_vehicle_type.is_some() as u64) << 1 | (self.sign_direction.is_some() as u64) << 0, 3);
         if let Some(x) = &self.sign_with_vehicle_type {
             w.bit_string(&(*x), 5, 5, true, "AuxiliarySignVehicleType").map_err(|e| e.at("signWithVehicleType"))?;
         }
         if let Some(x) = &self.sign_direction {
-            (*x).encode(w).map_err(|e| e.at("signDirection"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("signDirection"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_sign_with_vehicle_type = r.read_bit()?;
-        let p_sign_direction = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_sign_with_vehicle_type = flags >> 1 & 1 != 0;
+        let p_sign_direction = flags >> 0 & 1 != 0;
         let sign_with_vehicle_type = if p_sign_with_vehicle_type { Some((r.bit_string(5, 5, true)).map_err(|e| e.at("signWithVehicleType"))?) } else { None };
-        let sign_direction = if p_sign_direction { Some((AuxiliarySignDirection::decode(r)).map_err(|e| e.at("signDirection"))?) } else { None };
+        let sign_direction = if p_sign_direction { Some((AuxiliarySignDirection::decode_boxed(r)).map_err(|e| e.at("signDirection"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -4792,7 +5390,14 @@ pub enum PositionConfidence {
 
 impl PositionConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 4); }
             Self::A500m => { w.write_bits(1, 4); }
@@ -4815,7 +5420,14 @@ impl PositionConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(4)?;
         match i {
@@ -4835,7 +5447,7 @@ impl PositionConfidence {
             13 => Ok(Self::A5cm),
             14 => Ok(Self::A2cm),
             15 => Ok(Self::A1cm),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -4953,7 +5565,14 @@ pub enum ElevationConfidence {
 
 impl ElevationConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 4); }
             Self::Elev_500_00 => { w.write_bits(1, 4); }
@@ -4976,7 +5595,14 @@ impl ElevationConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(4)?;
         match i {
@@ -4996,7 +5622,7 @@ impl ElevationConfidence {
             13 => Ok(Self::Elev_000_05),
             14 => Ok(Self::Elev_000_02),
             15 => Ok(Self::Elev_000_01),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5098,7 +5724,14 @@ pub enum SpeedConfidence {
 
 impl SpeedConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
             Self::Prec100ms => { w.write_bits(1, 3); }
@@ -5113,7 +5746,14 @@ impl SpeedConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -5125,7 +5765,7 @@ impl SpeedConfidence {
             5 => Ok(Self::Prec0_1ms),
             6 => Ok(Self::Prec0_05ms),
             7 => Ok(Self::Prec0_01ms),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5203,7 +5843,14 @@ pub enum HeadingConfidence {
 
 impl HeadingConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
             Self::Prec10deg => { w.write_bits(1, 3); }
@@ -5218,7 +5865,14 @@ impl HeadingConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -5230,7 +5884,7 @@ impl HeadingConfidence {
             5 => Ok(Self::Prec0_05deg),
             6 => Ok(Self::Prec0_01deg),
             7 => Ok(Self::Prec0_0125deg),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5300,7 +5954,14 @@ pub enum SteeringWheelAngleConfidence {
 
 impl SteeringWheelAngleConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::Prec2deg => { w.write_bits(1, 2); }
@@ -5311,7 +5972,14 @@ impl SteeringWheelAngleConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
@@ -5319,7 +5987,7 @@ impl SteeringWheelAngleConfidence {
             1 => Ok(Self::Prec2deg),
             2 => Ok(Self::Prec1deg),
             3 => Ok(Self::Prec0_02deg),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5375,7 +6043,14 @@ pub enum BrakePedalStatus {
 
 impl BrakePedalStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::Off => { w.write_bits(1, 2); }
@@ -5385,14 +6060,21 @@ impl BrakePedalStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
             0 => Ok(Self::Unavailable),
             1 => Ok(Self::Off),
             2 => Ok(Self::On),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5447,7 +6129,14 @@ pub enum TractionControlStatus {
 
 impl TractionControlStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::Off => { w.write_bits(1, 2); }
@@ -5458,7 +6147,14 @@ impl TractionControlStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
@@ -5466,7 +6162,7 @@ impl TractionControlStatus {
             1 => Ok(Self::Off),
             2 => Ok(Self::On),
             3 => Ok(Self::Engaged),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5524,7 +6220,14 @@ pub enum AntiLockBrakeStatus {
 
 impl AntiLockBrakeStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::Off => { w.write_bits(1, 2); }
@@ -5535,7 +6238,14 @@ impl AntiLockBrakeStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
@@ -5543,7 +6253,7 @@ impl AntiLockBrakeStatus {
             1 => Ok(Self::Off),
             2 => Ok(Self::On),
             3 => Ok(Self::Engaged),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5601,7 +6311,14 @@ pub enum StabilityControlStatus {
 
 impl StabilityControlStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::Off => { w.write_bits(1, 2); }
@@ -5612,7 +6329,14 @@ impl StabilityControlStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
@@ -5620,7 +6344,7 @@ impl StabilityControlStatus {
             1 => Ok(Self::Off),
             2 => Ok(Self::On),
             3 => Ok(Self::Engaged),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5676,7 +6400,14 @@ pub enum BrakeBoostApplied {
 
 impl BrakeBoostApplied {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::Off => { w.write_bits(1, 2); }
@@ -5686,14 +6417,21 @@ impl BrakeBoostApplied {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
             0 => Ok(Self::Unavailable),
             1 => Ok(Self::Off),
             2 => Ok(Self::On),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5748,7 +6486,14 @@ pub enum AuxiliaryBrakeStatus {
 
 impl AuxiliaryBrakeStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::Off => { w.write_bits(1, 2); }
@@ -5759,7 +6504,14 @@ impl AuxiliaryBrakeStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
@@ -5767,7 +6519,7 @@ impl AuxiliaryBrakeStatus {
             1 => Ok(Self::Off),
             2 => Ok(Self::On),
             3 => Ok(Self::Reserved),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -5823,32 +6575,45 @@ pub struct PathHistory {
 
 impl PathHistory {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.initial_position.is_some());
-        w.write_bit(self.curr_gns_sstatus.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.initial_position.is_some() as u64) << 1 | (self.curr_gns_sstatus.is_some() as u64) << 0, 3);
         if let Some(x) = &self.initial_position {
-            x.encode(w).map_err(|e| e.at("initialPosition"))?;
+            x.encode_boxed(w).map_err(|e| e.at("initialPosition"))?;
         }
         if let Some(x) = &self.curr_gns_sstatus {
             w.bit_string(&(*x), 8, 8, false, "GNSSstatus").map_err(|e| e.at("currGNSSstatus"))?;
         }
         w.seq_len(self.crumb_data.len(), 1, 23, false, "PathHistoryPointList").map_err(|e| e.at("crumbData"))?;
         for item in self.crumb_data.iter() {
-            item.encode(w).map_err(|e| e.at("crumbData"))?;
+            item.encode_boxed(w).map_err(|e| e.at("crumbData"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_initial_position = r.read_bit()?;
-        let p_curr_gns_sstatus = r.read_bit()?;
-        let initial_position = if p_initial_position { Some((FullPositionVector::decode(r)).map_err(|e| e.at("initialPosition"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_initial_position = flags >> 1 & 1 != 0;
+        let p_curr_gns_sstatus = flags >> 0 & 1 != 0;
+        let initial_position = if p_initial_position { Some((FullPositionVector::decode_boxed(r)).map_err(|e| e.at("initialPosition"))?) } else { None };
         let curr_gns_sstatus = if p_curr_gns_sstatus { Some((r.bit_string(8, 8, false)).map_err(|e| e.at("currGNSSstatus"))?) } else { None };
-        let crumb_data = (r.seq_len(1, 23, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathHistoryPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("crumbData"))?;
+        let crumb_data = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 23, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathHistoryPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("crumbData"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -5901,7 +6666,14 @@ pub struct PathPrediction {
 
 impl PathPrediction {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.radius_of_curve) as i64 - (-32767)) as u64, 16);
@@ -5910,7 +6682,14 @@ impl PathPrediction {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let radius_of_curve = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("radiusOfCurve"))?;
         let confidence = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("confidence"))?;
@@ -5975,7 +6754,14 @@ pub enum ResponseType {
 
 impl ResponseType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::NotInUseOrNotEquipped => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Emergency => { w.write_bit(false); w.write_bits(1, 3); }
@@ -5990,7 +6776,14 @@ impl ResponseType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -6007,7 +6800,7 @@ impl ResponseType {
             4 => Ok(Self::Stationary),
             5 => Ok(Self::SlowMoving),
             6 => Ok(Self::StopAndGoMovement),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -6075,7 +6868,14 @@ pub enum SirenInUse {
 
 impl SirenInUse {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
             Self::NotInUse => { w.write_bits(1, 2); }
@@ -6086,7 +6886,14 @@ impl SirenInUse {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
@@ -6094,7 +6901,7 @@ impl SirenInUse {
             1 => Ok(Self::NotInUse),
             2 => Ok(Self::InUse),
             3 => Ok(Self::Reserved),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -6160,7 +6967,14 @@ pub enum LightbarInUse {
 
 impl LightbarInUse {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
             Self::NotInUse => { w.write_bits(1, 3); }
@@ -6175,7 +6989,14 @@ impl LightbarInUse {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -6187,7 +7008,7 @@ impl LightbarInUse {
             5 => Ok(Self::ArrowSignsActive),
             6 => Ok(Self::SlowMovingVehicle),
             7 => Ok(Self::FreqStops),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -6255,13 +7076,18 @@ pub struct RTCMmsg {
 
 impl RTCMmsg {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.rev.is_some());
-        w.write_bit(self.rtcm_id.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.rev.is_some() as u64) << 1 | (self.rtcm_id.is_some() as u64) << 0, 3);
         if let Some(x) = &self.rev {
-            (*x).encode(w).map_err(|e| e.at("rev"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("rev"))?;
         }
         if let Some(x) = &self.rtcm_id {
             w.write_bits((((*x)) as i64 - (0)) as u64, 15);
@@ -6271,11 +7097,19 @@ impl RTCMmsg {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_rev = r.read_bit()?;
-        let p_rtcm_id = r.read_bit()?;
-        let rev = if p_rev { Some((RTCMRevision::decode(r)).map_err(|e| e.at("rev"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_rev = flags >> 1 & 1 != 0;
+        let p_rtcm_id = flags >> 0 & 1 != 0;
+        let rev = if p_rev { Some((RTCMRevision::decode_boxed(r)).map_err(|e| e.at("rev"))?) } else { None };
         let rtcm_id = if p_rtcm_id { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("rtcmID"))?) } else { None };
         let payload = (r.octet_string(1, 2047, false)).map_err(|e| e.at("payload"))?;
         if has_ext {
@@ -6334,20 +7168,24 @@ pub struct VehicleCoordination {
 
 impl VehicleCoordination {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.drive_suggestion.is_some());
-        w.write_bit(self.path_guidance.is_some());
-        w.write_bit(self.info.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.drive_suggestion.is_some() as u64) << 2 | (self.path_guidance.is_some() as u64) << 1 | (self.info.is_some() as u64) << 0, 4);
         w.write_bytes(&self.veh_id[..]);
         if let Some(x) = &self.drive_suggestion {
-            x.encode(w).map_err(|e| e.at("driveSuggestion"))?;
+            x.encode_boxed(w).map_err(|e| e.at("driveSuggestion"))?;
         }
         if let Some(x) = &self.path_guidance {
             w.seq_len(x.len(), 1, 100, false, "PathPlanning").map_err(|e| e.at("pathGuidance"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("pathGuidance"))?;
+                item.encode_boxed(w).map_err(|e| e.at("pathGuidance"))?;
             }
         }
         if let Some(x) = &self.info {
@@ -6357,14 +7195,22 @@ impl VehicleCoordination {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_drive_suggestion = r.read_bit()?;
-        let p_path_guidance = r.read_bit()?;
-        let p_info = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_drive_suggestion = flags >> 2 & 1 != 0;
+        let p_path_guidance = flags >> 1 & 1 != 0;
+        let p_info = flags >> 0 & 1 != 0;
         let veh_id = (r.read_array::<8>()).map_err(|e| e.at("vehId"))?;
-        let drive_suggestion = if p_drive_suggestion { Some((DriveSuggestion::decode(r)).map_err(|e| e.at("driveSuggestion"))?) } else { None };
-        let path_guidance = if p_path_guidance { Some((r.seq_len(1, 100, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("pathGuidance"))?) } else { None };
+        let drive_suggestion = if p_drive_suggestion { Some((DriveSuggestion::decode_boxed(r)).map_err(|e| e.at("driveSuggestion"))?) } else { None };
+        let path_guidance = if p_path_guidance { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 100, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("pathGuidance"))?) } else { None };
         let info = if p_info { Some((r.bit_string(8, 8, true)).map_err(|e| e.at("info"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -6433,25 +7279,25 @@ pub struct LaneCoordination {
 
 impl LaneCoordination {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.related_path.is_some());
-        w.write_bit(self.t_begin.is_some());
-        w.write_bit(self.t_end.is_some());
-        w.write_bit(self.recommended_speed.is_some());
-        w.write_bit(self.recommended_behavior.is_some());
-        w.write_bit(self.info.is_some());
-        w.write_bit(self.description.is_some());
-        self.target_lane.encode(w).map_err(|e| e.at("targetLane"))?;
+        w.write_bits((has_ext as u64) << 7 | (self.related_path.is_some() as u64) << 6 | (self.t_begin.is_some() as u64) << 5 | (self.t_end.is_some() as u64) << 4 | (self.recommended_speed.is_some() as u64) << 3 | (self.recommended_behavior.is_some() as u64) << 2 | (self.info.is_some() as u64) << 1 | (self.description.is_some() as u64) << 0, 8);
+        self.target_lane.encode_boxed(w).map_err(|e| e.at("targetLane"))?;
         if let Some(x) = &self.related_path {
-            x.encode(w).map_err(|e| e.at("relatedPath"))?;
+            x.encode_boxed(w).map_err(|e| e.at("relatedPath"))?;
         }
         if let Some(x) = &self.t_begin {
-            x.encode(w).map_err(|e| e.at("tBegin"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tBegin"))?;
         }
         if let Some(x) = &self.t_end {
-            x.encode(w).map_err(|e| e.at("tEnd"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tEnd"))?;
         }
         if let Some(x) = &self.recommended_speed {
             w.write_bits((((*x)) as i64 - (0)) as u64, 13);
@@ -6463,29 +7309,37 @@ impl LaneCoordination {
             w.bit_string(&(*x), 8, 8, true, "CoordinationInfo").map_err(|e| e.at("info"))?;
         }
         if let Some(x) = &self.description {
-            x.encode(w).map_err(|e| e.at("description"))?;
+            x.encode_boxed(w).map_err(|e| e.at("description"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_related_path = r.read_bit()?;
-        let p_t_begin = r.read_bit()?;
-        let p_t_end = r.read_bit()?;
-        let p_recommended_speed = r.read_bit()?;
-        let p_recommended_behavior = r.read_bit()?;
-        let p_info = r.read_bit()?;
-        let p_description = r.read_bit()?;
-        let target_lane = (ReferenceLink::decode(r)).map_err(|e| e.at("targetLane"))?;
-        let related_path = if p_related_path { Some((ReferencePath::decode(r)).map_err(|e| e.at("relatedPath"))?) } else { None };
-        let t_begin = if p_t_begin { Some((DDateTime::decode(r)).map_err(|e| e.at("tBegin"))?) } else { None };
-        let t_end = if p_t_end { Some((DDateTime::decode(r)).map_err(|e| e.at("tEnd"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(8)?;
+        let has_ext = flags >> 7 & 1 != 0;
+        let p_related_path = flags >> 6 & 1 != 0;
+        let p_t_begin = flags >> 5 & 1 != 0;
+        let p_t_end = flags >> 4 & 1 != 0;
+        let p_recommended_speed = flags >> 3 & 1 != 0;
+        let p_recommended_behavior = flags >> 2 & 1 != 0;
+        let p_info = flags >> 1 & 1 != 0;
+        let p_description = flags >> 0 & 1 != 0;
+        let target_lane = (ReferenceLink::decode_boxed(r)).map_err(|e| e.at("targetLane"))?;
+        let related_path = if p_related_path { Some((ReferencePath::decode_boxed(r)).map_err(|e| e.at("relatedPath"))?) } else { None };
+        let t_begin = if p_t_begin { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("tBegin"))?) } else { None };
+        let t_end = if p_t_end { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("tEnd"))?) } else { None };
         let recommended_speed = if p_recommended_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("recommendedSpeed"))?) } else { None };
         let recommended_behavior = if p_recommended_behavior { Some((r.bit_string(14, 14, true)).map_err(|e| e.at("recommendedBehavior"))?) } else { None };
         let info = if p_info { Some((r.bit_string(8, 8, true)).map_err(|e| e.at("info"))?) } else { None };
-        let description = if p_description { Some((Description::decode(r)).map_err(|e| e.at("description"))?) } else { None };
+        let description = if p_description { Some((Description::decode_boxed(r)).map_err(|e| e.at("description"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -6559,7 +7413,14 @@ pub enum EquipmentType {
 
 impl EquipmentType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
             Self::Rsu => { w.write_bit(false); w.write_bits(1, 2); }
@@ -6571,7 +7432,14 @@ impl EquipmentType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -6585,7 +7453,7 @@ impl EquipmentType {
             1 => Ok(Self::Rsu),
             2 => Ok(Self::Obu),
             3 => Ok(Self::Vru),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -6658,42 +7526,39 @@ pub struct DetectedPTCData {
 
 impl DetectedPTCData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.obj_size_confidence.is_some());
-        w.write_bit(self.detected_ptc_type.is_some());
-        w.write_bit(self.type_confidence.is_some());
-        w.write_bit(self.acc4_way_confidence.is_some());
-        w.write_bit(self.status_duration.is_some());
-        w.write_bit(self.path_history.is_some());
-        w.write_bit(self.planning_list.is_some());
-        w.write_bit(self.tracking.is_some());
-        w.write_bit(self.polygon.is_some());
-        w.write_bit(self.type_related_ext.is_some());
-        self.ptc.encode(w).map_err(|e| e.at("ptc"))?;
+        w.write_bits((has_ext as u64) << 10 | (self.obj_size_confidence.is_some() as u64) << 9 | (self.detected_ptc_type.is_some() as u64) << 8 | (self.type_confidence.is_some() as u64) << 7 | (self.acc4_way_confidence.is_some() as u64) << 6 | (self.status_duration.is_some() as u64) << 5 | (self.path_history.is_some() as u64) << 4 | (self.planning_list.is_some() as u64) << 3 | (self.tracking.is_some() as u64) << 2 | (self.polygon.is_some() as u64) << 1 | (self.type_related_ext.is_some() as u64) << 0, 11);
+        self.ptc.encode_boxed(w).map_err(|e| e.at("ptc"))?;
         if let Some(x) = &self.obj_size_confidence {
-            x.encode(w).map_err(|e| e.at("objSizeConfidence"))?;
+            x.encode_boxed(w).map_err(|e| e.at("objSizeConfidence"))?;
         }
         if let Some(x) = &self.detected_ptc_type {
-            (*x).encode(w).map_err(|e| e.at("detectedPTCType"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("detectedPTCType"))?;
         }
         if let Some(x) = &self.type_confidence {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
         }
         if let Some(x) = &self.acc4_way_confidence {
-            x.encode(w).map_err(|e| e.at("acc4WayConfidence"))?;
+            x.encode_boxed(w).map_err(|e| e.at("acc4WayConfidence"))?;
         }
         if let Some(x) = &self.status_duration {
             w.write_bits((((*x)) as i64 - (1)) as u64, 16);
         }
         if let Some(x) = &self.path_history {
-            x.encode(w).map_err(|e| e.at("pathHistory"))?;
+            x.encode_boxed(w).map_err(|e| e.at("pathHistory"))?;
         }
         if let Some(x) = &self.planning_list {
             w.seq_len(x.len(), 1, 8, false, "PlanningList").map_err(|e| e.at("planningList"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("planningList"))?;
+                item.encode_boxed(w).map_err(|e| e.at("planningList"))?;
             }
         }
         if let Some(x) = &self.tracking {
@@ -6702,39 +7567,47 @@ impl DetectedPTCData {
         if let Some(x) = &self.polygon {
             w.seq_len(x.len(), 4, 32, false, "Polygon").map_err(|e| e.at("polygon"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("polygon"))?;
+                item.encode_boxed(w).map_err(|e| e.at("polygon"))?;
             }
         }
         if let Some(x) = &self.type_related_ext {
-            x.encode(w).map_err(|e| e.at("type-relatedExt"))?;
+            x.encode_boxed(w).map_err(|e| e.at("type-relatedExt"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_obj_size_confidence = r.read_bit()?;
-        let p_detected_ptc_type = r.read_bit()?;
-        let p_type_confidence = r.read_bit()?;
-        let p_acc4_way_confidence = r.read_bit()?;
-        let p_status_duration = r.read_bit()?;
-        let p_path_history = r.read_bit()?;
-        let p_planning_list = r.read_bit()?;
-        let p_tracking = r.read_bit()?;
-        let p_polygon = r.read_bit()?;
-        let p_type_related_ext = r.read_bit()?;
-        let ptc = (ParticipantData::decode(r)).map_err(|e| e.at("ptc"))?;
-        let obj_size_confidence = if p_obj_size_confidence { Some((ObjectSizeConfidence::decode(r)).map_err(|e| e.at("objSizeConfidence"))?) } else { None };
-        let detected_ptc_type = if p_detected_ptc_type { Some((DetectedPTCType::decode(r)).map_err(|e| e.at("detectedPTCType"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(11)?;
+        let has_ext = flags >> 10 & 1 != 0;
+        let p_obj_size_confidence = flags >> 9 & 1 != 0;
+        let p_detected_ptc_type = flags >> 8 & 1 != 0;
+        let p_type_confidence = flags >> 7 & 1 != 0;
+        let p_acc4_way_confidence = flags >> 6 & 1 != 0;
+        let p_status_duration = flags >> 5 & 1 != 0;
+        let p_path_history = flags >> 4 & 1 != 0;
+        let p_planning_list = flags >> 3 & 1 != 0;
+        let p_tracking = flags >> 2 & 1 != 0;
+        let p_polygon = flags >> 1 & 1 != 0;
+        let p_type_related_ext = flags >> 0 & 1 != 0;
+        let ptc = (ParticipantData::decode_boxed(r)).map_err(|e| e.at("ptc"))?;
+        let obj_size_confidence = if p_obj_size_confidence { Some((ObjectSizeConfidence::decode_boxed(r)).map_err(|e| e.at("objSizeConfidence"))?) } else { None };
+        let detected_ptc_type = if p_detected_ptc_type { Some((DetectedPTCType::decode_boxed(r)).map_err(|e| e.at("detectedPTCType"))?) } else { None };
         let type_confidence = if p_type_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("typeConfidence"))?) } else { None };
-        let acc4_way_confidence = if p_acc4_way_confidence { Some((AccSet4WayConfidence::decode(r)).map_err(|e| e.at("acc4WayConfidence"))?) } else { None };
+        let acc4_way_confidence = if p_acc4_way_confidence { Some((AccSet4WayConfidence::decode_boxed(r)).map_err(|e| e.at("acc4WayConfidence"))?) } else { None };
         let status_duration = if p_status_duration { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("statusDuration"))?) } else { None };
-        let path_history = if p_path_history { Some((PathHistory::decode(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
-        let planning_list = if p_planning_list { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Planning::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("planningList"))?) } else { None };
+        let path_history = if p_path_history { Some((PathHistory::decode_boxed(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
+        let planning_list = if p_planning_list { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Planning::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("planningList"))?) } else { None };
         let tracking = if p_tracking { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("tracking"))?) } else { None };
-        let polygon = if p_polygon { Some((r.seq_len(4, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("polygon"))?) } else { None };
-        let type_related_ext = if p_type_related_ext { Some((DetectedPTCDataTypeRelatedExt::decode(r)).map_err(|e| e.at("type-relatedExt"))?) } else { None };
+        let polygon = if p_polygon { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("polygon"))?) } else { None };
+        let type_related_ext = if p_type_related_ext { Some((DetectedPTCDataTypeRelatedExt::decode_boxed(r)).map_err(|e| e.at("type-relatedExt"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -6843,47 +7716,45 @@ pub struct DetectedObstacleData {
 
 impl DetectedObstacleData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.obj_type_confidence.is_some());
-        w.write_bit(self.speed_cfd.is_some());
-        w.write_bit(self.heading_cfd.is_some());
-        w.write_bit(self.ver_speed.is_some());
-        w.write_bit(self.ver_speed_confidence.is_some());
-        w.write_bit(self.accel_set.is_some());
-        w.write_bit(self.obj_size_confidence.is_some());
-        w.write_bit(self.tracking.is_some());
-        w.write_bit(self.polygon.is_some());
-        self.obs_type.encode(w).map_err(|e| e.at("obsType"))?;
+        w.write_bits((has_ext as u64) << 9 | (self.obj_type_confidence.is_some() as u64) << 8 | (self.speed_cfd.is_some() as u64) << 7 | (self.heading_cfd.is_some() as u64) << 6 | (self.ver_speed.is_some() as u64) << 5 | (self.ver_speed_confidence.is_some() as u64) << 4 | (self.accel_set.is_some() as u64) << 3 | (self.obj_size_confidence.is_some() as u64) << 2 | (self.tracking.is_some() as u64) << 1 | (self.polygon.is_some() as u64) << 0, 10);
+        self.obs_type.encode_boxed(w).map_err(|e| e.at("obsType"))?;
         if let Some(x) = &self.obj_type_confidence {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
         }
         w.write_bits(((self.obs_id) as i64 - (0)) as u64, 16);
-        self.source.encode(w).map_err(|e| e.at("source"))?;
+        self.source.encode_boxed(w).map_err(|e| e.at("source"))?;
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
-        self.pos.encode(w).map_err(|e| e.at("pos"))?;
-        self.pos_confidence.encode(w).map_err(|e| e.at("posConfidence"))?;
+        self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
+        self.pos_confidence.encode_boxed(w).map_err(|e| e.at("posConfidence"))?;
         w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
         if let Some(x) = &self.speed_cfd {
-            (*x).encode(w).map_err(|e| e.at("speedCfd"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("speedCfd"))?;
         }
         w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
         if let Some(x) = &self.heading_cfd {
-            (*x).encode(w).map_err(|e| e.at("headingCfd"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("headingCfd"))?;
         }
         if let Some(x) = &self.ver_speed {
             w.write_bits((((*x)) as i64 - (0)) as u64, 13);
         }
         if let Some(x) = &self.ver_speed_confidence {
-            (*x).encode(w).map_err(|e| e.at("verSpeedConfidence"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("verSpeedConfidence"))?;
         }
         if let Some(x) = &self.accel_set {
-            x.encode(w).map_err(|e| e.at("accelSet"))?;
+            x.encode_boxed(w).map_err(|e| e.at("accelSet"))?;
         }
-        self.size.encode(w).map_err(|e| e.at("size"))?;
+        self.size.encode_boxed(w).map_err(|e| e.at("size"))?;
         if let Some(x) = &self.obj_size_confidence {
-            x.encode(w).map_err(|e| e.at("objSizeConfidence"))?;
+            x.encode_boxed(w).map_err(|e| e.at("objSizeConfidence"))?;
         }
         if let Some(x) = &self.tracking {
             w.write_bits((((*x)) as i64 - (1)) as u64, 16);
@@ -6891,42 +7762,50 @@ impl DetectedObstacleData {
         if let Some(x) = &self.polygon {
             w.seq_len(x.len(), 4, 32, false, "Polygon").map_err(|e| e.at("polygon"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("polygon"))?;
+                item.encode_boxed(w).map_err(|e| e.at("polygon"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_obj_type_confidence = r.read_bit()?;
-        let p_speed_cfd = r.read_bit()?;
-        let p_heading_cfd = r.read_bit()?;
-        let p_ver_speed = r.read_bit()?;
-        let p_ver_speed_confidence = r.read_bit()?;
-        let p_accel_set = r.read_bit()?;
-        let p_obj_size_confidence = r.read_bit()?;
-        let p_tracking = r.read_bit()?;
-        let p_polygon = r.read_bit()?;
-        let obs_type = (ObstacleType::decode(r)).map_err(|e| e.at("obsType"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(10)?;
+        let has_ext = flags >> 9 & 1 != 0;
+        let p_obj_type_confidence = flags >> 8 & 1 != 0;
+        let p_speed_cfd = flags >> 7 & 1 != 0;
+        let p_heading_cfd = flags >> 6 & 1 != 0;
+        let p_ver_speed = flags >> 5 & 1 != 0;
+        let p_ver_speed_confidence = flags >> 4 & 1 != 0;
+        let p_accel_set = flags >> 3 & 1 != 0;
+        let p_obj_size_confidence = flags >> 2 & 1 != 0;
+        let p_tracking = flags >> 1 & 1 != 0;
+        let p_polygon = flags >> 0 & 1 != 0;
+        let obs_type = (ObstacleType::decode_boxed(r)).map_err(|e| e.at("obsType"))?;
         let obj_type_confidence = if p_obj_type_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("objTypeConfidence"))?) } else { None };
         let obs_id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("obsId"))?;
-        let source = (SourceType::decode(r)).map_err(|e| e.at("source"))?;
+        let source = (SourceType::decode_boxed(r)).map_err(|e| e.at("source"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
-        let pos = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("pos"))?;
-        let pos_confidence = (PositionConfidenceSet::decode(r)).map_err(|e| e.at("posConfidence"))?;
+        let pos = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("pos"))?;
+        let pos_confidence = (PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posConfidence"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
-        let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
+        let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode_boxed(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
         let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
-        let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
+        let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
         let ver_speed = if p_ver_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("verSpeed"))?) } else { None };
-        let ver_speed_confidence = if p_ver_speed_confidence { Some((SpeedConfidence::decode(r)).map_err(|e| e.at("verSpeedConfidence"))?) } else { None };
-        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode(r)).map_err(|e| e.at("accelSet"))?) } else { None };
-        let size = (ObjectSize::decode(r)).map_err(|e| e.at("size"))?;
-        let obj_size_confidence = if p_obj_size_confidence { Some((ObjectSizeConfidence::decode(r)).map_err(|e| e.at("objSizeConfidence"))?) } else { None };
+        let ver_speed_confidence = if p_ver_speed_confidence { Some((SpeedConfidence::decode_boxed(r)).map_err(|e| e.at("verSpeedConfidence"))?) } else { None };
+        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
+        let size = (ObjectSize::decode_boxed(r)).map_err(|e| e.at("size"))?;
+        let obj_size_confidence = if p_obj_size_confidence { Some((ObjectSizeConfidence::decode_boxed(r)).map_err(|e| e.at("objSizeConfidence"))?) } else { None };
         let tracking = if p_tracking { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("tracking"))?) } else { None };
-        let polygon = if p_polygon { Some((r.seq_len(4, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("polygon"))?) } else { None };
+        let polygon = if p_polygon { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("polygon"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -7028,20 +7907,23 @@ pub struct IARData {
 
 impl IARData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.current_pos.is_some());
-        w.write_bit(self.path_planning.is_some());
-        w.write_bit(self.current_behavior.is_some());
-        w.write_bit(self.reqs.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.current_pos.is_some() as u64) << 3 | (self.path_planning.is_some() as u64) << 2 | (self.current_behavior.is_some() as u64) << 1 | (self.reqs.is_some() as u64) << 0, 5);
         if let Some(x) = &self.current_pos {
-            x.encode(w).map_err(|e| e.at("currentPos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("currentPos"))?;
         }
         if let Some(x) = &self.path_planning {
             w.seq_len(x.len(), 1, 100, false, "PathPlanning").map_err(|e| e.at("path-Planning"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("path-Planning"))?;
+                item.encode_boxed(w).map_err(|e| e.at("path-Planning"))?;
             }
         }
         if let Some(x) = &self.current_behavior {
@@ -7050,23 +7932,31 @@ impl IARData {
         if let Some(x) = &self.reqs {
             w.seq_len(x.len(), 1, 8, false, "IARDataReqs").map_err(|e| e.at("reqs"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("reqs"))?;
+                item.encode_boxed(w).map_err(|e| e.at("reqs"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_current_pos = r.read_bit()?;
-        let p_path_planning = r.read_bit()?;
-        let p_current_behavior = r.read_bit()?;
-        let p_reqs = r.read_bit()?;
-        let current_pos = if p_current_pos { Some((PathPlanningPoint::decode(r)).map_err(|e| e.at("currentPos"))?) } else { None };
-        let path_planning = if p_path_planning { Some((r.seq_len(1, 100, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("path-Planning"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_current_pos = flags >> 3 & 1 != 0;
+        let p_path_planning = flags >> 2 & 1 != 0;
+        let p_current_behavior = flags >> 1 & 1 != 0;
+        let p_reqs = flags >> 0 & 1 != 0;
+        let current_pos = if p_current_pos { Some((PathPlanningPoint::decode_boxed(r)).map_err(|e| e.at("currentPos"))?) } else { None };
+        let path_planning = if p_path_planning { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 100, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("path-Planning"))?) } else { None };
         let current_behavior = if p_current_behavior { Some((r.bit_string(14, 14, true)).map_err(|e| e.at("currentBehavior"))?) } else { None };
-        let reqs = if p_reqs { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((DriveRequest::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("reqs"))?) } else { None };
+        let reqs = if p_reqs { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((DriveRequest::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("reqs"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -7128,14 +8018,16 @@ pub struct ParkingLotInfo {
 
 impl ParkingLotInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.id.is_some());
-        w.write_bit(self.name.is_some());
-        w.write_bit(self.number.is_some());
-        w.write_bit(self.building_layer_num.is_some());
-        w.write_bit(self.avp_type.is_some());
+        w.write_bits((has_ext as u64) << 5 | (self.id.is_some() as u64) << 4 | (self.name.is_some() as u64) << 3 | (self.number.is_some() as u64) << 2 | (self.building_layer_num.is_some() as u64) << 1 | (self.avp_type.is_some() as u64) << 0, 6);
         if let Some(x) = &self.id {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
         }
@@ -7149,24 +8041,32 @@ impl ParkingLotInfo {
             w.write_bits((((*x)) as i64 - (0)) as u64, 9);
         }
         if let Some(x) = &self.avp_type {
-            (*x).encode(w).map_err(|e| e.at("avpType"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("avpType"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_id = r.read_bit()?;
-        let p_name = r.read_bit()?;
-        let p_number = r.read_bit()?;
-        let p_building_layer_num = r.read_bit()?;
-        let p_avp_type = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(6)?;
+        let has_ext = flags >> 5 & 1 != 0;
+        let p_id = flags >> 4 & 1 != 0;
+        let p_name = flags >> 3 & 1 != 0;
+        let p_number = flags >> 2 & 1 != 0;
+        let p_building_layer_num = flags >> 1 & 1 != 0;
+        let p_avp_type = flags >> 0 & 1 != 0;
         let id = if p_id { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("id"))?) } else { None };
         let name = if p_name { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("name"))?) } else { None };
         let number = if p_number { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("number"))?) } else { None };
         let building_layer_num = if p_building_layer_num { Some((r.read_bits(9).map(|x| x as u16)).map_err(|e| e.at("buildingLayerNum"))?) } else { None };
-        let avp_type = if p_avp_type { Some((AVPType::decode(r)).map_err(|e| e.at("avpType"))?) } else { None };
+        let avp_type = if p_avp_type { Some((AVPType::decode_boxed(r)).map_err(|e| e.at("avpType"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -7231,14 +8131,18 @@ pub struct PAMNode {
 
 impl PAMNode {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.floor.is_some());
-        w.write_bit(self.attributes.is_some());
-        w.write_bit(self.in_drives.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.floor.is_some() as u64) << 2 | (self.attributes.is_some() as u64) << 1 | (self.in_drives.is_some() as u64) << 0, 4);
         w.write_bits(((self.id) as i64 - (0)) as u64, 16);
-        self.ref_pos.encode(w).map_err(|e| e.at("refPos"))?;
+        self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
         if let Some(x) = &self.floor {
             w.write_bits((((*x)) as i64 - (-128)) as u64, 9);
         }
@@ -7248,23 +8152,31 @@ impl PAMNode {
         if let Some(x) = &self.in_drives {
             w.seq_len(x.len(), 1, 63, false, "PAMDriveList").map_err(|e| e.at("inDrives"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("inDrives"))?;
+                item.encode_boxed(w).map_err(|e| e.at("inDrives"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_floor = r.read_bit()?;
-        let p_attributes = r.read_bit()?;
-        let p_in_drives = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_floor = flags >> 2 & 1 != 0;
+        let p_attributes = flags >> 1 & 1 != 0;
+        let p_in_drives = flags >> 0 & 1 != 0;
         let id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("id"))?;
-        let ref_pos = (Position3D::decode(r)).map_err(|e| e.at("refPos"))?;
+        let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
         let floor = if p_floor { Some((r.read_bits(9).map(|x| (x as i64 + (-128)) as i16)).map_err(|e| e.at("floor"))?) } else { None };
         let attributes = if p_attributes { Some((r.bit_string(8, 8, true)).map_err(|e| e.at("attributes"))?) } else { None };
-        let in_drives = if p_in_drives { Some((r.seq_len(1, 63, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PAMDrive::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("inDrives"))?) } else { None };
+        let in_drives = if p_in_drives { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 63, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PAMDrive::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("inDrives"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -7325,10 +8237,16 @@ pub struct ParkingGuide {
 
 impl ParkingGuide {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.target_parking_slot.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.target_parking_slot.is_some() as u64) << 0, 2);
         w.write_bytes(&self.veh_id[..]);
         w.seq_len(self.drive_path.len(), 1, 32, false, "ParkingGuideDrivePath").map_err(|e| e.at("drivePath"))?;
         for item in self.drive_path.iter() {
@@ -7341,11 +8259,19 @@ impl ParkingGuide {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_target_parking_slot = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_target_parking_slot = flags >> 0 & 1 != 0;
         let veh_id = (r.read_array::<8>()).map_err(|e| e.at("vehId"))?;
-        let drive_path = (r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("drivePath"))?;
+        let drive_path = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("drivePath"))?;
         let target_parking_slot = if p_target_parking_slot { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("targetParkingSlot"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -7417,43 +8343,40 @@ pub struct PathPlanningPoint {
 
 impl PathPlanningPoint {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.pos_in_map.is_some());
-        w.write_bit(self.pos_accuracy.is_some());
-        w.write_bit(self.speed.is_some());
-        w.write_bit(self.speed_cfd.is_some());
-        w.write_bit(self.heading.is_some());
-        w.write_bit(self.heading_cfd.is_some());
-        w.write_bit(self.accel_set.is_some());
-        w.write_bit(self.acc4_way_confidence.is_some());
-        w.write_bit(self.estimated_time.is_some());
-        w.write_bit(self.time_confidence.is_some());
+        w.write_bits((has_ext as u64) << 10 | (self.pos_in_map.is_some() as u64) << 9 | (self.pos_accuracy.is_some() as u64) << 8 | (self.speed.is_some() as u64) << 7 | (self.speed_cfd.is_some() as u64) << 6 | (self.heading.is_some() as u64) << 5 | (self.heading_cfd.is_some() as u64) << 4 | (self.accel_set.is_some() as u64) << 3 | (self.acc4_way_confidence.is_some() as u64) << 2 | (self.estimated_time.is_some() as u64) << 1 | (self.time_confidence.is_some() as u64) << 0, 11);
         if let Some(x) = &self.pos_in_map {
-            x.encode(w).map_err(|e| e.at("posInMap"))?;
+            x.encode_boxed(w).map_err(|e| e.at("posInMap"))?;
         }
-        self.pos.encode(w).map_err(|e| e.at("pos"))?;
+        self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
         if let Some(x) = &self.pos_accuracy {
-            x.encode(w).map_err(|e| e.at("posAccuracy"))?;
+            x.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
         }
         if let Some(x) = &self.speed {
             w.write_bits((((*x)) as i64 - (0)) as u64, 13);
         }
         if let Some(x) = &self.speed_cfd {
-            (*x).encode(w).map_err(|e| e.at("speedCfd"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("speedCfd"))?;
         }
         if let Some(x) = &self.heading {
             w.write_bits((((*x)) as i64 - (0)) as u64, 15);
         }
         if let Some(x) = &self.heading_cfd {
-            (*x).encode(w).map_err(|e| e.at("headingCfd"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("headingCfd"))?;
         }
         if let Some(x) = &self.accel_set {
-            x.encode(w).map_err(|e| e.at("accelSet"))?;
+            x.encode_boxed(w).map_err(|e| e.at("accelSet"))?;
         }
         if let Some(x) = &self.acc4_way_confidence {
-            x.encode(w).map_err(|e| e.at("acc4WayConfidence"))?;
+            x.encode_boxed(w).map_err(|e| e.at("acc4WayConfidence"))?;
         }
         if let Some(x) = &self.estimated_time {
             w.write_bits((((*x)) as i64 - (1)) as u64, 16);
@@ -7465,27 +8388,35 @@ impl PathPlanningPoint {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_pos_in_map = r.read_bit()?;
-        let p_pos_accuracy = r.read_bit()?;
-        let p_speed = r.read_bit()?;
-        let p_speed_cfd = r.read_bit()?;
-        let p_heading = r.read_bit()?;
-        let p_heading_cfd = r.read_bit()?;
-        let p_accel_set = r.read_bit()?;
-        let p_acc4_way_confidence = r.read_bit()?;
-        let p_estimated_time = r.read_bit()?;
-        let p_time_confidence = r.read_bit()?;
-        let pos_in_map = if p_pos_in_map { Some((ReferenceLink::decode(r)).map_err(|e| e.at("posInMap"))?) } else { None };
-        let pos = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("pos"))?;
-        let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(11)?;
+        let has_ext = flags >> 10 & 1 != 0;
+        let p_pos_in_map = flags >> 9 & 1 != 0;
+        let p_pos_accuracy = flags >> 8 & 1 != 0;
+        let p_speed = flags >> 7 & 1 != 0;
+        let p_speed_cfd = flags >> 6 & 1 != 0;
+        let p_heading = flags >> 5 & 1 != 0;
+        let p_heading_cfd = flags >> 4 & 1 != 0;
+        let p_accel_set = flags >> 3 & 1 != 0;
+        let p_acc4_way_confidence = flags >> 2 & 1 != 0;
+        let p_estimated_time = flags >> 1 & 1 != 0;
+        let p_time_confidence = flags >> 0 & 1 != 0;
+        let pos_in_map = if p_pos_in_map { Some((ReferenceLink::decode_boxed(r)).map_err(|e| e.at("posInMap"))?) } else { None };
+        let pos = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("pos"))?;
+        let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
-        let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
+        let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode_boxed(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
         let heading = if p_heading { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
-        let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
-        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode(r)).map_err(|e| e.at("accelSet"))?) } else { None };
-        let acc4_way_confidence = if p_acc4_way_confidence { Some((AccSet4WayConfidence::decode(r)).map_err(|e| e.at("acc4WayConfidence"))?) } else { None };
+        let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
+        let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
+        let acc4_way_confidence = if p_acc4_way_confidence { Some((AccSet4WayConfidence::decode_boxed(r)).map_err(|e| e.at("acc4WayConfidence"))?) } else { None };
         let estimated_time = if p_estimated_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("estimatedTime"))?) } else { None };
         let time_confidence = if p_time_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("timeConfidence"))?) } else { None };
         if has_ext {
@@ -7574,53 +8505,62 @@ pub struct NonMotorData {
 
 impl NonMotorData {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.propulsion.is_some());
-        w.write_bit(self.cluster_size.is_some());
-        w.write_bit(self.attachment.is_some());
-        w.write_bit(self.personal_ext.is_some());
-        w.write_bit(self.road_worker_ext.is_some());
-        w.write_bit(self.personal_req.is_some());
-        self.basic_type.encode(w).map_err(|e| e.at("basicType"))?;
+        w.write_bits((has_ext as u64) << 6 | (self.propulsion.is_some() as u64) << 5 | (self.cluster_size.is_some() as u64) << 4 | (self.attachment.is_some() as u64) << 3 | (self.personal_ext.is_some() as u64) << 2 | (self.road_worker_ext.is_some() as u64) << 1 | (self.personal_req.is_some() as u64) << 0, 7);
+        self.basic_type.encode_boxed(w).map_err(|e| e.at("basicType"))?;
         if let Some(x) = &self.propulsion {
-            x.encode(w).map_err(|e| e.at("propulsion"))?;
+            x.encode_boxed(w).map_err(|e| e.at("propulsion"))?;
         }
         if let Some(x) = &self.cluster_size {
-            (*x).encode(w).map_err(|e| e.at("clusterSize"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("clusterSize"))?;
         }
         if let Some(x) = &self.attachment {
-            (*x).encode(w).map_err(|e| e.at("attachment"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("attachment"))?;
         }
         if let Some(x) = &self.personal_ext {
-            x.encode(w).map_err(|e| e.at("personalExt"))?;
+            x.encode_boxed(w).map_err(|e| e.at("personalExt"))?;
         }
         if let Some(x) = &self.road_worker_ext {
-            x.encode(w).map_err(|e| e.at("roadWorkerExt"))?;
+            x.encode_boxed(w).map_err(|e| e.at("roadWorkerExt"))?;
         }
         if let Some(x) = &self.personal_req {
-            x.encode(w).map_err(|e| e.at("personalReq"))?;
+            x.encode_boxed(w).map_err(|e| e.at("personalReq"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_propulsion = r.read_bit()?;
-        let p_cluster_size = r.read_bit()?;
-        let p_attachment = r.read_bit()?;
-        let p_personal_ext = r.read_bit()?;
-        let p_road_worker_ext = r.read_bit()?;
-        let p_personal_req = r.read_bit()?;
-        let basic_type = (PersonalDeviceUserType::decode(r)).map_err(|e| e.at("basicType"))?;
-        let propulsion = if p_propulsion { Some((PropelledInformation::decode(r)).map_err(|e| e.at("propulsion"))?) } else { None };
-        let cluster_size = if p_cluster_size { Some((NumberOfParticipantsInCluster::decode(r)).map_err(|e| e.at("clusterSize"))?) } else { None };
-        let attachment = if p_attachment { Some((Attachment::decode(r)).map_err(|e| e.at("attachment"))?) } else { None };
-        let personal_ext = if p_personal_ext { Some((PersonalExtensions::decode(r)).map_err(|e| e.at("personalExt"))?) } else { None };
-        let road_worker_ext = if p_road_worker_ext { Some((RoadWorkerExtensions::decode(r)).map_err(|e| e.at("roadWorkerExt"))?) } else { None };
-        let personal_req = if p_personal_req { Some((PersonalRequest::decode(r)).map_err(|e| e.at("personalReq"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(7)?;
+        let has_ext = flags >> 6 & 1 != 0;
+        let p_propulsion = flags >> 5 & 1 != 0;
+        let p_cluster_size = flags >> 4 & 1 != 0;
+        let p_attachment = flags >> 3 & 1 != 0;
+        let p_personal_ext = flags >> 2 & 1 != 0;
+        let p_road_worker_ext = flags >> 1 & 1 != 0;
+        let p_personal_req = flags >> 0 & 1 != 0;
+        let basic_type = (PersonalDeviceUserType::decode_boxed(r)).map_err(|e| e.at("basicType"))?;
+        let propulsion = if p_propulsion { Some((PropelledInformation::decode_boxed(r)).map_err(|e| e.at("propulsion"))?) } else { None };
+        let cluster_size = if p_cluster_size { Some((NumberOfParticipantsInCluster::decode_boxed(r)).map_err(|e| e.at("clusterSize"))?) } else { None };
+        let attachment = if p_attachment { Some((Attachment::decode_boxed(r)).map_err(|e| e.at("attachment"))?) } else { None };
+        let personal_ext = if p_personal_ext { Some((PersonalExtensions::decode_boxed(r)).map_err(|e| e.at("personalExt"))?) } else { None };
+        let road_worker_ext = if p_road_worker_ext { Some((RoadWorkerExtensions::decode_boxed(r)).map_err(|e| e.at("roadWorkerExt"))?) } else { None };
+        let personal_req = if p_personal_req { Some((PersonalRequest::decode_boxed(r)).map_err(|e| e.at("personalReq"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -7691,7 +8631,14 @@ pub enum RoleInPlatooning {
 
 impl RoleInPlatooning {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Leader => { w.write_bit(false); w.write_bits(0, 2); }
             Self::Follower => { w.write_bit(false); w.write_bits(1, 2); }
@@ -7703,7 +8650,14 @@ impl RoleInPlatooning {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -7717,7 +8671,7 @@ impl RoleInPlatooning {
             1 => Ok(Self::Follower),
             2 => Ok(Self::Tail),
             3 => Ok(Self::FreeVehicle),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -7784,7 +8738,14 @@ pub enum StatusInPlatooning {
 
 impl StatusInPlatooning {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Navigating => { w.write_bit(false); w.write_bits(0, 3); }
             Self::BeginToDissmiss => { w.write_bit(false); w.write_bits(1, 3); }
@@ -7799,7 +8760,14 @@ impl StatusInPlatooning {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -7816,7 +8784,7 @@ impl StatusInPlatooning {
             4 => Ok(Self::Following),
             5 => Ok(Self::AskForLeaving),
             6 => Ok(Self::Leaving),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -7886,25 +8854,30 @@ pub struct MemberManagement {
 
 impl MemberManagement {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.joining_list.is_some());
-        w.write_bit(self.leaving_list.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.joining_list.is_some() as u64) << 1 | (self.leaving_list.is_some() as u64) << 0, 3);
         w.seq_len(self.member_list.len(), 1, 32, false, "MemberList").map_err(|e| e.at("memberList"))?;
         for item in self.member_list.iter() {
-            item.encode(w).map_err(|e| e.at("memberList"))?;
+            item.encode_boxed(w).map_err(|e| e.at("memberList"))?;
         }
         if let Some(x) = &self.joining_list {
             w.seq_len(x.len(), 1, 32, false, "MemberList").map_err(|e| e.at("joiningList"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("joiningList"))?;
+                item.encode_boxed(w).map_err(|e| e.at("joiningList"))?;
             }
         }
         if let Some(x) = &self.leaving_list {
             w.seq_len(x.len(), 1, 32, false, "MemberList").map_err(|e| e.at("leavingList"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("leavingList"))?;
+                item.encode_boxed(w).map_err(|e| e.at("leavingList"))?;
             }
         }
         w.write_bits(((self.capacity) as i64 - (1)) as u64, 5);
@@ -7913,13 +8886,21 @@ impl MemberManagement {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_joining_list = r.read_bit()?;
-        let p_leaving_list = r.read_bit()?;
-        let member_list = (r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MemberNode::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("memberList"))?;
-        let joining_list = if p_joining_list { Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MemberNode::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("joiningList"))?) } else { None };
-        let leaving_list = if p_leaving_list { Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MemberNode::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("leavingList"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_joining_list = flags >> 1 & 1 != 0;
+        let p_leaving_list = flags >> 0 & 1 != 0;
+        let member_list = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MemberNode::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("memberList"))?;
+        let joining_list = if p_joining_list { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MemberNode::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("joiningList"))?) } else { None };
+        let leaving_list = if p_leaving_list { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((MemberNode::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("leavingList"))?) } else { None };
         let capacity = (r.read_bits(5).map(|x| (x as i64 + (1)) as u8)).map_err(|e| e.at("capacity"))?;
         let open_to_join = (r.read_bit()).map_err(|e| e.at("openToJoin"))?;
         if has_ext {
@@ -7986,27 +8967,34 @@ pub enum VehiclePaymentMessagePayment {
 
 impl VehiclePaymentMessagePayment {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::InitialzationRequest(x) => {
                 w.write_bit(false);
                 w.write_bits(0, 2);
-                x.encode(w).map_err(|e| e.at("initialzation-request"))?;
+                x.encode_boxed(w).map_err(|e| e.at("initialzation-request"))?;
             }
             Self::InitialzationResponse(x) => {
                 w.write_bit(false);
                 w.write_bits(1, 2);
-                x.encode(w).map_err(|e| e.at("initialzation-response"))?;
+                x.encode_boxed(w).map_err(|e| e.at("initialzation-response"))?;
             }
             Self::ActionRequest(x) => {
                 w.write_bit(false);
                 w.write_bits(2, 2);
-                x.encode(w).map_err(|e| e.at("action-request"))?;
+                x.encode_boxed(w).map_err(|e| e.at("action-request"))?;
             }
             Self::ActionResponse(x) => {
                 w.write_bit(false);
                 w.write_bits(3, 2);
-                x.encode(w).map_err(|e| e.at("action-response"))?;
+                x.encode_boxed(w).map_err(|e| e.at("action-response"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -8018,7 +9006,14 @@ impl VehiclePaymentMessagePayment {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -8029,11 +9024,11 @@ impl VehiclePaymentMessagePayment {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
-            0 => Ok(Self::InitialzationRequest((RST::decode(r)).map_err(|e| e.at("initialzation-request"))?)),
-            1 => Ok(Self::InitialzationResponse((VSI::decode(r)).map_err(|e| e.at("initialzation-response"))?)),
-            2 => Ok(Self::ActionRequest((ActionRequest::decode(r)).map_err(|e| e.at("action-request"))?)),
-            3 => Ok(Self::ActionResponse((ActionResponse::decode(r)).map_err(|e| e.at("action-response"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::InitialzationRequest((RST::decode_boxed(r)).map_err(|e| e.at("initialzation-request"))?)),
+            1 => Ok(Self::InitialzationResponse((VSI::decode_boxed(r)).map_err(|e| e.at("initialzation-response"))?)),
+            2 => Ok(Self::ActionRequest((ActionRequest::decode_boxed(r)).map_err(|e| e.at("action-request"))?)),
+            3 => Ok(Self::ActionResponse((ActionResponse::decode_boxed(r)).map_err(|e| e.at("action-response"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -8084,15 +9079,29 @@ pub struct RegulatorySpeedLimit {
 
 impl RegulatorySpeedLimit {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        self.type_.encode(w).map_err(|e| e.at("type"))?;
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        self.type_.encode_boxed(w).map_err(|e| e.at("type"))?;
         w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let type_ = (SpeedLimitType::decode(r)).map_err(|e| e.at("type"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let type_ = (SpeedLimitType::decode_boxed(r)).map_err(|e| e.at("type"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
         Ok(Self { type_, speed })
     }
@@ -8133,17 +9142,31 @@ pub struct RoadPoint {
 
 impl RoadPoint {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.pos_offset.encode(w).map_err(|e| e.at("posOffset"))?;
+        self.pos_offset.encode_boxed(w).map_err(|e| e.at("posOffset"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let pos_offset = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("posOffset"))?;
+        let pos_offset = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("posOffset"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -8190,9 +9213,16 @@ pub struct Movement {
 
 impl Movement {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.phase_id.is_some());
-        self.remote_intersection.encode(w).map_err(|e| e.at("remoteIntersection"))?;
+        self.remote_intersection.encode_boxed(w).map_err(|e| e.at("remoteIntersection"))?;
         if let Some(x) = &self.phase_id {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
         }
@@ -8200,9 +9230,16 @@ impl Movement {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_phase_id = r.read_bit()?;
-        let remote_intersection = (NodeReferenceID::decode(r)).map_err(|e| e.at("remoteIntersection"))?;
+        let remote_intersection = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("remoteIntersection"))?;
         let phase_id = if p_phase_id { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("phaseId"))?) } else { None };
         Ok(Self { remote_intersection, phase_id })
     }
@@ -8255,21 +9292,22 @@ pub struct Lane {
 
 impl Lane {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.lane_width.is_some());
-        w.write_bit(self.lane_attributes.is_some());
-        w.write_bit(self.maneuvers.is_some());
-        w.write_bit(self.connects_to.is_some());
-        w.write_bit(self.speed_limits.is_some());
-        w.write_bit(self.points.is_some());
+        w.write_bits((has_ext as u64) << 6 | (self.lane_width.is_some() as u64) << 5 | (self.lane_attributes.is_some() as u64) << 4 | (self.maneuvers.is_some() as u64) << 3 | (self.connects_to.is_some() as u64) << 2 | (self.speed_limits.is_some() as u64) << 1 | (self.points.is_some() as u64) << 0, 7);
         w.write_bits(((self.lane_id) as i64 - (0)) as u64, 8);
         if let Some(x) = &self.lane_width {
             w.write_bits((((*x)) as i64 - (0)) as u64, 15);
         }
         if let Some(x) = &self.lane_attributes {
-            x.encode(w).map_err(|e| e.at("laneAttributes"))?;
+            x.encode_boxed(w).map_err(|e| e.at("laneAttributes"))?;
         }
         if let Some(x) = &self.maneuvers {
             w.bit_string(&(*x), 12, 12, false, "AllowedManeuvers").map_err(|e| e.at("maneuvers"))?;
@@ -8277,40 +9315,48 @@ impl Lane {
         if let Some(x) = &self.connects_to {
             w.seq_len(x.len(), 1, 8, false, "ConnectsToList").map_err(|e| e.at("connectsTo"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("connectsTo"))?;
+                item.encode_boxed(w).map_err(|e| e.at("connectsTo"))?;
             }
         }
         if let Some(x) = &self.speed_limits {
             w.seq_len(x.len(), 1, 9, false, "SpeedLimitList").map_err(|e| e.at("speedLimits"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("speedLimits"))?;
+                item.encode_boxed(w).map_err(|e| e.at("speedLimits"))?;
             }
         }
         if let Some(x) = &self.points {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("points"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("points"))?;
+                item.encode_boxed(w).map_err(|e| e.at("points"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_lane_width = r.read_bit()?;
-        let p_lane_attributes = r.read_bit()?;
-        let p_maneuvers = r.read_bit()?;
-        let p_connects_to = r.read_bit()?;
-        let p_speed_limits = r.read_bit()?;
-        let p_points = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(7)?;
+        let has_ext = flags >> 6 & 1 != 0;
+        let p_lane_width = flags >> 5 & 1 != 0;
+        let p_lane_attributes = flags >> 4 & 1 != 0;
+        let p_maneuvers = flags >> 3 & 1 != 0;
+        let p_connects_to = flags >> 2 & 1 != 0;
+        let p_speed_limits = flags >> 1 & 1 != 0;
+        let p_points = flags >> 0 & 1 != 0;
         let lane_id = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("laneID"))?;
         let lane_width = if p_lane_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("laneWidth"))?) } else { None };
-        let lane_attributes = if p_lane_attributes { Some((LaneAttributes::decode(r)).map_err(|e| e.at("laneAttributes"))?) } else { None };
+        let lane_attributes = if p_lane_attributes { Some((LaneAttributes::decode_boxed(r)).map_err(|e| e.at("laneAttributes"))?) } else { None };
         let maneuvers = if p_maneuvers { Some((r.bit_string(12, 12, false)).map_err(|e| e.at("maneuvers"))?) } else { None };
-        let connects_to = if p_connects_to { Some((r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Connection::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("connectsTo"))?) } else { None };
-        let speed_limits = if p_speed_limits { Some((r.seq_len(1, 9, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("speedLimits"))?) } else { None };
-        let points = if p_points { Some((r.seq_len(2, 31, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("points"))?) } else { None };
+        let connects_to = if p_connects_to { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Connection::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("connectsTo"))?) } else { None };
+        let speed_limits = if p_speed_limits { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 9, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("speedLimits"))?) } else { None };
+        let points = if p_points { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("points"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -8377,29 +9423,42 @@ pub struct MovementEx {
 
 impl MovementEx {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.phase_id.is_some());
-        w.write_bit(self.turn_direction.is_some());
-        self.remote_intersection.encode(w).map_err(|e| e.at("remoteIntersection"))?;
+        w.write_bits((has_ext as u64) << 2 | (self.phase_id.is_some() as u64) << 1 | (self.turn_direction.is_some() as u64) << 0, 3);
+        self.remote_intersection.encode_boxed(w).map_err(|e| e.at("remoteIntersection"))?;
         if let Some(x) = &self.phase_id {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
         }
         if let Some(x) = &self.turn_direction {
-            (*x).encode(w).map_err(|e| e.at("turn-direction"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("turn-direction"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_phase_id = r.read_bit()?;
-        let p_turn_direction = r.read_bit()?;
-        let remote_intersection = (NodeReferenceID::decode(r)).map_err(|e| e.at("remoteIntersection"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_phase_id = flags >> 1 & 1 != 0;
+        let p_turn_direction = flags >> 0 & 1 != 0;
+        let remote_intersection = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("remoteIntersection"))?;
         let phase_id = if p_phase_id { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("phaseId"))?) } else { None };
-        let turn_direction = if p_turn_direction { Some((Maneuver::decode(r)).map_err(|e| e.at("turn-direction"))?) } else { None };
+        let turn_direction = if p_turn_direction { Some((Maneuver::decode_boxed(r)).map_err(|e| e.at("turn-direction"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -8452,22 +9511,36 @@ pub struct Section {
 
 impl Section {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.sec_id) as i64 - (1)) as u64, 6);
         w.seq_len(self.lanes.len(), 1, 32, false, "LaneExList").map_err(|e| e.at("lanes"))?;
         for item in self.lanes.iter() {
-            item.encode(w).map_err(|e| e.at("lanes"))?;
+            item.encode_boxed(w).map_err(|e| e.at("lanes"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let sec_id = (r.read_bits(6).map(|x| (x as i64 + (1)) as u8)).map_err(|e| e.at("secId"))?;
-        let lanes = (r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((LaneEx::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("lanes"))?;
+        let lanes = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((LaneEx::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("lanes"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -8517,23 +9590,37 @@ pub struct PhaseState {
 
 impl PhaseState {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.timing.is_some());
-        self.light.encode(w).map_err(|e| e.at("light"))?;
+        w.write_bits((has_ext as u64) << 1 | (self.timing.is_some() as u64) << 0, 2);
+        self.light.encode_boxed(w).map_err(|e| e.at("light"))?;
         if let Some(x) = &self.timing {
-            x.encode(w).map_err(|e| e.at("timing"))?;
+            x.encode_boxed(w).map_err(|e| e.at("timing"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_timing = r.read_bit()?;
-        let light = (LightState::decode(r)).map_err(|e| e.at("light"))?;
-        let timing = if p_timing { Some((TimeChangeDetails::decode(r)).map_err(|e| e.at("timing"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_timing = flags >> 0 & 1 != 0;
+        let light = (LightState::decode_boxed(r)).map_err(|e| e.at("light"))?;
+        let timing = if p_timing { Some((TimeChangeDetails::decode_boxed(r)).map_err(|e| e.at("timing"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -8593,53 +9680,67 @@ pub enum PositionOffsetLL {
 
 impl PositionOffsetLL {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::PositionLL1(x) => {
                 w.write_bits(0, 3);
-                x.encode(w).map_err(|e| e.at("position-LL1"))?;
+                x.encode_boxed(w).map_err(|e| e.at("position-LL1"))?;
             }
             Self::PositionLL2(x) => {
                 w.write_bits(1, 3);
-                x.encode(w).map_err(|e| e.at("position-LL2"))?;
+                x.encode_boxed(w).map_err(|e| e.at("position-LL2"))?;
             }
             Self::PositionLL3(x) => {
                 w.write_bits(2, 3);
-                x.encode(w).map_err(|e| e.at("position-LL3"))?;
+                x.encode_boxed(w).map_err(|e| e.at("position-LL3"))?;
             }
             Self::PositionLL4(x) => {
                 w.write_bits(3, 3);
-                x.encode(w).map_err(|e| e.at("position-LL4"))?;
+                x.encode_boxed(w).map_err(|e| e.at("position-LL4"))?;
             }
             Self::PositionLL5(x) => {
                 w.write_bits(4, 3);
-                x.encode(w).map_err(|e| e.at("position-LL5"))?;
+                x.encode_boxed(w).map_err(|e| e.at("position-LL5"))?;
             }
             Self::PositionLL6(x) => {
                 w.write_bits(5, 3);
-                x.encode(w).map_err(|e| e.at("position-LL6"))?;
+                x.encode_boxed(w).map_err(|e| e.at("position-LL6"))?;
             }
             Self::PositionLatLon(x) => {
                 w.write_bits(6, 3);
-                x.encode(w).map_err(|e| e.at("position-LatLon"))?;
+                x.encode_boxed(w).map_err(|e| e.at("position-LatLon"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
-            0 => Ok(Self::PositionLL1((PositionLL24B::decode(r)).map_err(|e| e.at("position-LL1"))?)),
-            1 => Ok(Self::PositionLL2((PositionLL28B::decode(r)).map_err(|e| e.at("position-LL2"))?)),
-            2 => Ok(Self::PositionLL3((PositionLL32B::decode(r)).map_err(|e| e.at("position-LL3"))?)),
-            3 => Ok(Self::PositionLL4((PositionLL36B::decode(r)).map_err(|e| e.at("position-LL4"))?)),
-            4 => Ok(Self::PositionLL5((PositionLL44B::decode(r)).map_err(|e| e.at("position-LL5"))?)),
-            5 => Ok(Self::PositionLL6((PositionLL48B::decode(r)).map_err(|e| e.at("position-LL6"))?)),
-            6 => Ok(Self::PositionLatLon((PositionLLmD64b::decode(r)).map_err(|e| e.at("position-LatLon"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::PositionLL1((PositionLL24B::decode_boxed(r)).map_err(|e| e.at("position-LL1"))?)),
+            1 => Ok(Self::PositionLL2((PositionLL28B::decode_boxed(r)).map_err(|e| e.at("position-LL2"))?)),
+            2 => Ok(Self::PositionLL3((PositionLL32B::decode_boxed(r)).map_err(|e| e.at("position-LL3"))?)),
+            3 => Ok(Self::PositionLL4((PositionLL36B::decode_boxed(r)).map_err(|e| e.at("position-LL4"))?)),
+            4 => Ok(Self::PositionLL5((PositionLL44B::decode_boxed(r)).map_err(|e| e.at("position-LL5"))?)),
+            5 => Ok(Self::PositionLL6((PositionLL48B::decode_boxed(r)).map_err(|e| e.at("position-LL6"))?)),
+            6 => Ok(Self::PositionLatLon((PositionLLmD64b::decode_boxed(r)).map_err(|e| e.at("position-LatLon"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -8708,7 +9809,14 @@ pub enum VerticalOffset {
 
 impl VerticalOffset {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Offset1(x) => {
                 w.write_bits(0, 3);
@@ -8743,7 +9851,14 @@ impl VerticalOffset {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -8754,7 +9869,7 @@ impl VerticalOffset {
             4 => Ok(Self::Offset5((r.read_bits(11).map(|x| (x as i64 + (-1024)) as i16)).map_err(|e| e.at("offset5"))?)),
             5 => Ok(Self::Offset6((r.read_bits(12).map(|x| (x as i64 + (-2048)) as i16)).map_err(|e| e.at("offset6"))?)),
             6 => Ok(Self::Elevation((r.read_bits(16).map(|x| (x as i64 + (-4096)) as i32)).map_err(|e| e.at("elevation"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -8827,7 +9942,14 @@ pub enum AuxiliarySignDirection {
 
 impl AuxiliarySignDirection {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Straight => { w.write_bit(false); w.write_bits(0, 3); }
             Self::LeftAndRight => { w.write_bit(false); w.write_bits(1, 3); }
@@ -8843,7 +9965,14 @@ impl AuxiliarySignDirection {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -8861,7 +9990,7 @@ impl AuxiliarySignDirection {
             5 => Ok(Self::RightFronTurn),
             6 => Ok(Self::RightRearTurn),
             7 => Ok(Self::LeftRearTurn),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -8940,59 +10069,67 @@ pub struct FullPositionVector {
 
 impl FullPositionVector {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.utc_time.is_some());
-        w.write_bit(self.heading.is_some());
-        w.write_bit(self.transmission.is_some());
-        w.write_bit(self.speed.is_some());
-        w.write_bit(self.pos_accuracy.is_some());
-        w.write_bit(self.time_confidence.is_some());
-        w.write_bit(self.motion_cfd.is_some());
+        w.write_bits((has_ext as u64) << 7 | (self.utc_time.is_some() as u64) << 6 | (self.heading.is_some() as u64) << 5 | (self.transmission.is_some() as u64) << 4 | (self.speed.is_some() as u64) << 3 | (self.pos_accuracy.is_some() as u64) << 2 | (self.time_confidence.is_some() as u64) << 1 | (self.motion_cfd.is_some() as u64) << 0, 8);
         if let Some(x) = &self.utc_time {
-            x.encode(w).map_err(|e| e.at("utcTime"))?;
+            x.encode_boxed(w).map_err(|e| e.at("utcTime"))?;
         }
-        self.pos.encode(w).map_err(|e| e.at("pos"))?;
+        self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
         if let Some(x) = &self.heading {
             w.write_bits((((*x)) as i64 - (0)) as u64, 15);
         }
         if let Some(x) = &self.transmission {
-            (*x).encode(w).map_err(|e| e.at("transmission"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("transmission"))?;
         }
         if let Some(x) = &self.speed {
             w.write_bits((((*x)) as i64 - (0)) as u64, 13);
         }
         if let Some(x) = &self.pos_accuracy {
-            x.encode(w).map_err(|e| e.at("posAccuracy"))?;
+            x.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
         }
         if let Some(x) = &self.time_confidence {
-            (*x).encode(w).map_err(|e| e.at("timeConfidence"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("timeConfidence"))?;
         }
         if let Some(x) = &self.motion_cfd {
-            x.encode(w).map_err(|e| e.at("motionCfd"))?;
+            x.encode_boxed(w).map_err(|e| e.at("motionCfd"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_utc_time = r.read_bit()?;
-        let p_heading = r.read_bit()?;
-        let p_transmission = r.read_bit()?;
-        let p_speed = r.read_bit()?;
-        let p_pos_accuracy = r.read_bit()?;
-        let p_time_confidence = r.read_bit()?;
-        let p_motion_cfd = r.read_bit()?;
-        let utc_time = if p_utc_time { Some((DDateTime::decode(r)).map_err(|e| e.at("utcTime"))?) } else { None };
-        let pos = (Position3D::decode(r)).map_err(|e| e.at("pos"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(8)?;
+        let has_ext = flags >> 7 & 1 != 0;
+        let p_utc_time = flags >> 6 & 1 != 0;
+        let p_heading = flags >> 5 & 1 != 0;
+        let p_transmission = flags >> 4 & 1 != 0;
+        let p_speed = flags >> 3 & 1 != 0;
+        let p_pos_accuracy = flags >> 2 & 1 != 0;
+        let p_time_confidence = flags >> 1 & 1 != 0;
+        let p_motion_cfd = flags >> 0 & 1 != 0;
+        let utc_time = if p_utc_time { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("utcTime"))?) } else { None };
+        let pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?;
         let heading = if p_heading { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
-        let transmission = if p_transmission { Some((TransmissionState::decode(r)).map_err(|e| e.at("transmission"))?) } else { None };
+        let transmission = if p_transmission { Some((TransmissionState::decode_boxed(r)).map_err(|e| e.at("transmission"))?) } else { None };
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
-        let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
-        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
-        let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
+        let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
+        let time_confidence = if p_time_confidence { Some((TimeConfidence::decode_boxed(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
+        let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -9066,19 +10203,23 @@ pub struct PathHistoryPoint {
 
 impl PathHistoryPoint {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.speed.is_some());
-        w.write_bit(self.pos_accuracy.is_some());
-        w.write_bit(self.heading.is_some());
-        self.llv_offset.encode(w).map_err(|e| e.at("llvOffset"))?;
+        w.write_bits((has_ext as u64) << 3 | (self.speed.is_some() as u64) << 2 | (self.pos_accuracy.is_some() as u64) << 1 | (self.heading.is_some() as u64) << 0, 4);
+        self.llv_offset.encode_boxed(w).map_err(|e| e.at("llvOffset"))?;
         w.write_bits(((self.time_offset) as i64 - (1)) as u64, 16);
         if let Some(x) = &self.speed {
             w.write_bits((((*x)) as i64 - (0)) as u64, 13);
         }
         if let Some(x) = &self.pos_accuracy {
-            x.encode(w).map_err(|e| e.at("posAccuracy"))?;
+            x.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
         }
         if let Some(x) = &self.heading {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
@@ -9087,15 +10228,23 @@ impl PathHistoryPoint {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_speed = r.read_bit()?;
-        let p_pos_accuracy = r.read_bit()?;
-        let p_heading = r.read_bit()?;
-        let llv_offset = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("llvOffset"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_speed = flags >> 2 & 1 != 0;
+        let p_pos_accuracy = flags >> 1 & 1 != 0;
+        let p_heading = flags >> 0 & 1 != 0;
+        let llv_offset = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("llvOffset"))?;
         let time_offset = (r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("timeOffset"))?;
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
-        let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
+        let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
         let heading = if p_heading { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("heading"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -9189,7 +10338,14 @@ pub enum RTCMRevision {
 
 impl RTCMRevision {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 5); }
             Self::Reserved => { w.write_bit(false); w.write_bits(1, 5); }
@@ -9215,7 +10371,14 @@ impl RTCMRevision {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -9243,7 +10406,7 @@ impl RTCMRevision {
             15 => Ok(Self::RtcmRev3_0),
             16 => Ok(Self::RtcmRev3_1),
             17 => Ok(Self::RtcmRev3_2),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -9344,35 +10507,47 @@ pub struct DriveSuggestion {
 
 impl DriveSuggestion {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.life_time.is_some());
-        w.write_bit(self.related_link.is_some());
-        w.write_bit(self.related_path.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.life_time.is_some() as u64) << 2 | (self.related_link.is_some() as u64) << 1 | (self.related_path.is_some() as u64) << 0, 4);
         w.bit_string(&self.suggestion, 14, 14, true, "DriveBehavior").map_err(|e| e.at("suggestion"))?;
         if let Some(x) = &self.life_time {
             w.write_bits((((*x)) as i64 - (1)) as u64, 16);
         }
         if let Some(x) = &self.related_link {
-            x.encode(w).map_err(|e| e.at("relatedLink"))?;
+            x.encode_boxed(w).map_err(|e| e.at("relatedLink"))?;
         }
         if let Some(x) = &self.related_path {
-            x.encode(w).map_err(|e| e.at("relatedPath"))?;
+            x.encode_boxed(w).map_err(|e| e.at("relatedPath"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_life_time = r.read_bit()?;
-        let p_related_link = r.read_bit()?;
-        let p_related_path = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_life_time = flags >> 2 & 1 != 0;
+        let p_related_link = flags >> 1 & 1 != 0;
+        let p_related_path = flags >> 0 & 1 != 0;
         let suggestion = (r.bit_string(14, 14, true)).map_err(|e| e.at("suggestion"))?;
         let life_time = if p_life_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("lifeTime"))?) } else { None };
-        let related_link = if p_related_link { Some((ReferenceLink::decode(r)).map_err(|e| e.at("relatedLink"))?) } else { None };
-        let related_path = if p_related_path { Some((ReferencePath::decode(r)).map_err(|e| e.at("relatedPath"))?) } else { None };
+        let related_link = if p_related_link { Some((ReferenceLink::decode_boxed(r)).map_err(|e| e.at("relatedLink"))?) } else { None };
+        let related_path = if p_related_path { Some((ReferencePath::decode_boxed(r)).map_err(|e| e.at("relatedPath"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -9438,14 +10613,15 @@ pub struct DDateTime {
 
 impl DDateTime {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.year.is_some());
-        w.write_bit(self.month.is_some());
-        w.write_bit(self.day.is_some());
-        w.write_bit(self.hour.is_some());
-        w.write_bit(self.minute.is_some());
-        w.write_bit(self.second.is_some());
-        w.write_bit(self.offset.is_some());
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.year.is_some() as u64) << 6 | (self.month.is_some() as u64) << 5 | (self.day.is_some() as u64) << 4 | (self.hour.is_some() as u64) << 3 | (self.minute.is_some() as u64) << 2 | (self.second.is_some() as u64) << 1 | (self.offset.is_some() as u64) << 0, 7);
         if let Some(x) = &self.year {
             w.write_bits((((*x)) as i64 - (0)) as u64, 12);
         }
@@ -9471,14 +10647,22 @@ impl DDateTime {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_year = r.read_bit()?;
-        let p_month = r.read_bit()?;
-        let p_day = r.read_bit()?;
-        let p_hour = r.read_bit()?;
-        let p_minute = r.read_bit()?;
-        let p_second = r.read_bit()?;
-        let p_offset = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(7)?;
+        let p_year = flags >> 6 & 1 != 0;
+        let p_month = flags >> 5 & 1 != 0;
+        let p_day = flags >> 4 & 1 != 0;
+        let p_hour = flags >> 3 & 1 != 0;
+        let p_minute = flags >> 2 & 1 != 0;
+        let p_second = flags >> 1 & 1 != 0;
+        let p_offset = flags >> 0 & 1 != 0;
         let year = if p_year { Some((r.read_bits(12).map(|x| x as u16)).map_err(|e| e.at("year"))?) } else { None };
         let month = if p_month { Some((r.read_bits(4).map(|x| x as u8)).map_err(|e| e.at("month"))?) } else { None };
         let day = if p_day { Some((r.read_bits(5).map(|x| x as u8)).map_err(|e| e.at("day"))?) } else { None };
@@ -9544,22 +10728,36 @@ pub struct ObjectSizeConfidence {
 
 impl ObjectSizeConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.height_conf.is_some());
-        self.width_conf.encode(w).map_err(|e| e.at("widthConf"))?;
-        self.length_conf.encode(w).map_err(|e| e.at("lengthConf"))?;
+        self.width_conf.encode_boxed(w).map_err(|e| e.at("widthConf"))?;
+        self.length_conf.encode_boxed(w).map_err(|e| e.at("lengthConf"))?;
         if let Some(x) = &self.height_conf {
-            (*x).encode(w).map_err(|e| e.at("heightConf"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("heightConf"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_height_conf = r.read_bit()?;
-        let width_conf = (SizeValueConfidence::decode(r)).map_err(|e| e.at("widthConf"))?;
-        let length_conf = (SizeValueConfidence::decode(r)).map_err(|e| e.at("lengthConf"))?;
-        let height_conf = if p_height_conf { Some((SizeValueConfidence::decode(r)).map_err(|e| e.at("heightConf"))?) } else { None };
+        let width_conf = (SizeValueConfidence::decode_boxed(r)).map_err(|e| e.at("widthConf"))?;
+        let length_conf = (SizeValueConfidence::decode_boxed(r)).map_err(|e| e.at("lengthConf"))?;
+        let height_conf = if p_height_conf { Some((SizeValueConfidence::decode_boxed(r)).map_err(|e| e.at("heightConf"))?) } else { None };
         Ok(Self { width_conf, length_conf, height_conf })
     }
 
@@ -9624,7 +10822,14 @@ pub enum DetectedPTCType {
 
 impl DetectedPTCType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 4); }
             Self::UnknownMovable => { w.write_bit(false); w.write_bits(1, 4); }
@@ -9643,7 +10848,14 @@ impl DetectedPTCType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -9664,7 +10876,7 @@ impl DetectedPTCType {
             8 => Ok(Self::Motorcyclist),
             9 => Ok(Self::Tricyclist),
             10 => Ok(Self::Pedestrian),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -9744,20 +10956,34 @@ pub struct AccSet4WayConfidence {
 
 impl AccSet4WayConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        self.lon_acc_confidence.encode(w).map_err(|e| e.at("lonAccConfidence"))?;
-        self.lat_acc_confidence.encode(w).map_err(|e| e.at("latAccConfidence"))?;
-        self.vert_acc_confidence.encode(w).map_err(|e| e.at("vertAccConfidence"))?;
-        self.yaw_rate_con.encode(w).map_err(|e| e.at("yawRateCon"))?;
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        self.lon_acc_confidence.encode_boxed(w).map_err(|e| e.at("lonAccConfidence"))?;
+        self.lat_acc_confidence.encode_boxed(w).map_err(|e| e.at("latAccConfidence"))?;
+        self.vert_acc_confidence.encode_boxed(w).map_err(|e| e.at("vertAccConfidence"))?;
+        self.yaw_rate_con.encode_boxed(w).map_err(|e| e.at("yawRateCon"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let lon_acc_confidence = (AccConfidence::decode(r)).map_err(|e| e.at("lonAccConfidence"))?;
-        let lat_acc_confidence = (AccConfidence::decode(r)).map_err(|e| e.at("latAccConfidence"))?;
-        let vert_acc_confidence = (AccConfidence::decode(r)).map_err(|e| e.at("vertAccConfidence"))?;
-        let yaw_rate_con = (AngularVConfidence::decode(r)).map_err(|e| e.at("yawRateCon"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let lon_acc_confidence = (AccConfidence::decode_boxed(r)).map_err(|e| e.at("lonAccConfidence"))?;
+        let lat_acc_confidence = (AccConfidence::decode_boxed(r)).map_err(|e| e.at("latAccConfidence"))?;
+        let vert_acc_confidence = (AccConfidence::decode_boxed(r)).map_err(|e| e.at("vertAccConfidence"))?;
+        let yaw_rate_con = (AngularVConfidence::decode_boxed(r)).map_err(|e| e.at("yawRateCon"))?;
         Ok(Self { lon_acc_confidence, lat_acc_confidence, vert_acc_confidence, yaw_rate_con })
     }
 
@@ -9809,13 +11035,16 @@ pub struct Planning {
 
 impl Planning {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.duration.is_some());
-        w.write_bit(self.plan_confidence.is_some());
-        w.write_bit(self.driving_behavior.is_some());
-        w.write_bit(self.path_planning.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.duration.is_some() as u64) << 3 | (self.plan_confidence.is_some() as u64) << 2 | (self.driving_behavior.is_some() as u64) << 1 | (self.path_planning.is_some() as u64) << 0, 5);
         if let Some(x) = &self.duration {
             w.write_bits((((*x)) as i64 - (0)) as u64, 10);
         }
@@ -9828,23 +11057,31 @@ impl Planning {
         if let Some(x) = &self.path_planning {
             w.seq_len(x.len(), 1, 100, false, "PathPlanning").map_err(|e| e.at("pathPlanning"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("pathPlanning"))?;
+                item.encode_boxed(w).map_err(|e| e.at("pathPlanning"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_duration = r.read_bit()?;
-        let p_plan_confidence = r.read_bit()?;
-        let p_driving_behavior = r.read_bit()?;
-        let p_path_planning = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_duration = flags >> 3 & 1 != 0;
+        let p_plan_confidence = flags >> 2 & 1 != 0;
+        let p_driving_behavior = flags >> 1 & 1 != 0;
+        let p_path_planning = flags >> 0 & 1 != 0;
         let duration = if p_duration { Some((r.read_bits(10).map(|x| x as u16)).map_err(|e| e.at("duration"))?) } else { None };
         let plan_confidence = if p_plan_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("planConfidence"))?) } else { None };
         let driving_behavior = if p_driving_behavior { Some((r.bit_string(14, 14, true)).map_err(|e| e.at("drivingBehavior"))?) } else { None };
-        let path_planning = if p_path_planning { Some((r.seq_len(1, 100, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("pathPlanning"))?) } else { None };
+        let path_planning = if p_path_planning { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 100, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("pathPlanning"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -9902,17 +11139,24 @@ pub enum DetectedPTCDataTypeRelatedExt {
 
 impl DetectedPTCDataTypeRelatedExt {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::MotorExt(x) => {
                 w.write_bit(false);
                 w.write_bits(0, 1);
-                x.encode(w).map_err(|e| e.at("motorExt"))?;
+                x.encode_boxed(w).map_err(|e| e.at("motorExt"))?;
             }
             Self::NonMotorExt(x) => {
                 w.write_bit(false);
                 w.write_bits(1, 1);
-                x.encode(w).map_err(|e| e.at("non-motorExt"))?;
+                x.encode_boxed(w).map_err(|e| e.at("non-motorExt"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -9924,7 +11168,14 @@ impl DetectedPTCDataTypeRelatedExt {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -9935,9 +11186,9 @@ impl DetectedPTCDataTypeRelatedExt {
         let start = r.position();
         let i = r.read_bits(1)?;
         match i {
-            0 => Ok(Self::MotorExt((MotorDataExtension::decode(r)).map_err(|e| e.at("motorExt"))?)),
-            1 => Ok(Self::NonMotorExt((NonMotorDataExtension::decode(r)).map_err(|e| e.at("non-motorExt"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::MotorExt((MotorDataExtension::decode_boxed(r)).map_err(|e| e.at("motorExt"))?)),
+            1 => Ok(Self::NonMotorExt((NonMotorDataExtension::decode_boxed(r)).map_err(|e| e.at("non-motorExt"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -10006,7 +11257,14 @@ pub enum ObstacleType {
 
 impl ObstacleType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 4); }
             Self::Rockfall => { w.write_bit(false); w.write_bits(1, 4); }
@@ -10027,7 +11285,14 @@ impl ObstacleType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -10050,7 +11315,7 @@ impl ObstacleType {
             10 => Ok(Self::UnknownFragments),
             11 => Ok(Self::UnknownHardObject),
             12 => Ok(Self::UnknownSoftObject),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -10134,7 +11399,14 @@ pub struct ObjectSize {
 
 impl ObjectSize {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.height.is_some());
         w.write_bits(((self.width) as i64 - (0)) as u64, 10);
         w.write_bits(((self.length) as i64 - (0)) as u64, 10);
@@ -10145,7 +11417,14 @@ impl ObjectSize {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_height = r.read_bit()?;
         let width = (r.read_bits(10).map(|x| x as u16)).map_err(|e| e.at("width"))?;
         let length = (r.read_bits(10).map(|x| x as u16)).map_err(|e| e.at("length"))?;
@@ -10204,16 +11483,18 @@ pub struct DriveRequest {
 
 impl DriveRequest {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.req_priority.is_some());
-        w.write_bit(self.target_veh.is_some());
-        w.write_bit(self.target_rsu.is_some());
-        w.write_bit(self.info.is_some());
-        w.write_bit(self.life_time.is_some());
+        w.write_bits((has_ext as u64) << 5 | (self.req_priority.is_some() as u64) << 4 | (self.target_veh.is_some() as u64) << 3 | (self.target_rsu.is_some() as u64) << 2 | (self.info.is_some() as u64) << 1 | (self.life_time.is_some() as u64) << 0, 6);
         w.write_bits(((self.req_id) as i64 - (0)) as u64, 8);
-        self.status.encode(w).map_err(|e| e.at("status"))?;
+        self.status.encode_boxed(w).map_err(|e| e.at("status"))?;
         if let Some(x) = &self.req_priority {
             w.write_bytes(&x[..]);
         }
@@ -10224,7 +11505,7 @@ impl DriveRequest {
             w.write_bytes(&x[..]);
         }
         if let Some(x) = &self.info {
-            x.encode(w).map_err(|e| e.at("info"))?;
+            x.encode_boxed(w).map_err(|e| e.at("info"))?;
         }
         if let Some(x) = &self.life_time {
             w.write_bits((((*x)) as i64 - (1)) as u64, 16);
@@ -10233,19 +11514,27 @@ impl DriveRequest {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_req_priority = r.read_bit()?;
-        let p_target_veh = r.read_bit()?;
-        let p_target_rsu = r.read_bit()?;
-        let p_info = r.read_bit()?;
-        let p_life_time = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(6)?;
+        let has_ext = flags >> 5 & 1 != 0;
+        let p_req_priority = flags >> 4 & 1 != 0;
+        let p_target_veh = flags >> 3 & 1 != 0;
+        let p_target_rsu = flags >> 2 & 1 != 0;
+        let p_info = flags >> 1 & 1 != 0;
+        let p_life_time = flags >> 0 & 1 != 0;
         let req_id = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("reqID"))?;
-        let status = (ReqStatus::decode(r)).map_err(|e| e.at("status"))?;
+        let status = (ReqStatus::decode_boxed(r)).map_err(|e| e.at("status"))?;
         let req_priority = if p_req_priority { Some((r.read_array::<1>()).map_err(|e| e.at("reqPriority"))?) } else { None };
         let target_veh = if p_target_veh { Some((r.read_array::<8>()).map_err(|e| e.at("targetVeh"))?) } else { None };
         let target_rsu = if p_target_rsu { Some((r.read_array::<8>()).map_err(|e| e.at("targetRSU"))?) } else { None };
-        let info = if p_info { Some((ReqInfo::decode(r)).map_err(|e| e.at("info"))?) } else { None };
+        let info = if p_info { Some((ReqInfo::decode_boxed(r)).map_err(|e| e.at("info"))?) } else { None };
         let life_time = if p_life_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("lifeTime"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -10321,7 +11610,14 @@ pub enum AVPType {
 
 impl AVPType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::P0 => { w.write_bit(false); w.write_bits(0, 3); }
             Self::P1 => { w.write_bit(false); w.write_bits(1, 3); }
@@ -10335,7 +11631,14 @@ impl AVPType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -10351,7 +11654,7 @@ impl AVPType {
             3 => Ok(Self::P3),
             4 => Ok(Self::P4),
             5 => Ok(Self::P5),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -10428,18 +11731,16 @@ pub struct PAMDrive {
 
 impl PAMDrive {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.drive_id.is_some());
-        w.write_bit(self.twoway_sepration.is_some());
-        w.write_bit(self.speed_limit.is_some());
-        w.write_bit(self.height_restriction.is_some());
-        w.write_bit(self.drive_width.is_some());
-        w.write_bit(self.lane_num.is_some());
-        w.write_bit(self.points.is_some());
-        w.write_bit(self.movements.is_some());
-        w.write_bit(self.parking_slots.is_some());
+        w.write_bits((has_ext as u64) << 9 | (self.drive_id.is_some() as u64) << 8 | (self.twoway_sepration.is_some() as u64) << 7 | (self.speed_limit.is_some() as u64) << 6 | (self.height_restriction.is_some() as u64) << 5 | (self.drive_width.is_some() as u64) << 4 | (self.lane_num.is_some() as u64) << 3 | (self.points.is_some() as u64) << 2 | (self.movements.is_some() as u64) << 1 | (self.parking_slots.is_some() as u64) << 0, 10);
         w.write_bits(((self.upstream_pam_node_id) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.drive_id {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
@@ -10462,7 +11763,7 @@ impl PAMDrive {
         if let Some(x) = &self.points {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("points"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("points"))?;
+                item.encode_boxed(w).map_err(|e| e.at("points"))?;
             }
         }
         if let Some(x) = &self.movements {
@@ -10474,24 +11775,32 @@ impl PAMDrive {
         if let Some(x) = &self.parking_slots {
             w.seq_len(x.len(), 1, 256, false, "ParkingSlots").map_err(|e| e.at("parkingSlots"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("parkingSlots"))?;
+                item.encode_boxed(w).map_err(|e| e.at("parkingSlots"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_drive_id = r.read_bit()?;
-        let p_twoway_sepration = r.read_bit()?;
-        let p_speed_limit = r.read_bit()?;
-        let p_height_restriction = r.read_bit()?;
-        let p_drive_width = r.read_bit()?;
-        let p_lane_num = r.read_bit()?;
-        let p_points = r.read_bit()?;
-        let p_movements = r.read_bit()?;
-        let p_parking_slots = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(10)?;
+        let has_ext = flags >> 9 & 1 != 0;
+        let p_drive_id = flags >> 8 & 1 != 0;
+        let p_twoway_sepration = flags >> 7 & 1 != 0;
+        let p_speed_limit = flags >> 6 & 1 != 0;
+        let p_height_restriction = flags >> 5 & 1 != 0;
+        let p_drive_width = flags >> 4 & 1 != 0;
+        let p_lane_num = flags >> 3 & 1 != 0;
+        let p_points = flags >> 2 & 1 != 0;
+        let p_movements = flags >> 1 & 1 != 0;
+        let p_parking_slots = flags >> 0 & 1 != 0;
         let upstream_pam_node_id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("upstreamPAMNodeId"))?;
         let drive_id = if p_drive_id { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("driveID"))?) } else { None };
         let twoway_sepration = if p_twoway_sepration { Some((r.read_bit()).map_err(|e| e.at("twowaySepration"))?) } else { None };
@@ -10499,9 +11808,9 @@ impl PAMDrive {
         let height_restriction = if p_height_restriction { Some((r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("heightRestriction"))?) } else { None };
         let drive_width = if p_drive_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("driveWidth"))?) } else { None };
         let lane_num = if p_lane_num { Some((r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("laneNum"))?) } else { None };
-        let points = if p_points { Some((r.seq_len(2, 31, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("points"))?) } else { None };
-        let movements = if p_movements { Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("movements"))?) } else { None };
-        let parking_slots = if p_parking_slots { Some((r.seq_len(1, 256, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParkingSlot::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("parkingSlots"))?) } else { None };
+        let points = if p_points { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("points"))?) } else { None };
+        let movements = if p_movements { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("movements"))?) } else { None };
+        let parking_slots = if p_parking_slots { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 256, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParkingSlot::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("parkingSlots"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -10583,7 +11892,14 @@ pub enum PersonalDeviceUserType {
 
 impl PersonalDeviceUserType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
             Self::APEDESTRIAN => { w.write_bit(false); w.write_bits(1, 3); }
@@ -10596,7 +11912,14 @@ impl PersonalDeviceUserType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -10611,7 +11934,7 @@ impl PersonalDeviceUserType {
             2 => Ok(Self::APEDALCYCLIST),
             3 => Ok(Self::AROADWORKER),
             4 => Ok(Self::AnANIMAL),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -10673,22 +11996,29 @@ pub enum PropelledInformation {
 
 impl PropelledInformation {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Human(x) => {
                 w.write_bit(false);
                 w.write_bits(0, 2);
-                (*x).encode(w).map_err(|e| e.at("human"))?;
+                (*x).encode_boxed(w).map_err(|e| e.at("human"))?;
             }
             Self::Animal(x) => {
                 w.write_bit(false);
                 w.write_bits(1, 2);
-                (*x).encode(w).map_err(|e| e.at("animal"))?;
+                (*x).encode_boxed(w).map_err(|e| e.at("animal"))?;
             }
             Self::Motor(x) => {
                 w.write_bit(false);
                 w.write_bits(2, 2);
-                (*x).encode(w).map_err(|e| e.at("motor"))?;
+                (*x).encode_boxed(w).map_err(|e| e.at("motor"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -10700,7 +12030,14 @@ impl PropelledInformation {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -10711,10 +12048,10 @@ impl PropelledInformation {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
-            0 => Ok(Self::Human((HumanPropelledType::decode(r)).map_err(|e| e.at("human"))?)),
-            1 => Ok(Self::Animal((AnimalPropelledType::decode(r)).map_err(|e| e.at("animal"))?)),
-            2 => Ok(Self::Motor((MotorizedPropelledType::decode(r)).map_err(|e| e.at("motor"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::Human((HumanPropelledType::decode_boxed(r)).map_err(|e| e.at("human"))?)),
+            1 => Ok(Self::Animal((AnimalPropelledType::decode_boxed(r)).map_err(|e| e.at("animal"))?)),
+            2 => Ok(Self::Motor((MotorizedPropelledType::decode_boxed(r)).map_err(|e| e.at("motor"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -10768,7 +12105,14 @@ pub enum NumberOfParticipantsInCluster {
 
 impl NumberOfParticipantsInCluster {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 2); }
             Self::Small => { w.write_bit(false); w.write_bits(1, 2); }
@@ -10780,7 +12124,14 @@ impl NumberOfParticipantsInCluster {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -10794,7 +12145,7 @@ impl NumberOfParticipantsInCluster {
             1 => Ok(Self::Small),
             2 => Ok(Self::Medium),
             3 => Ok(Self::Large),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -10861,7 +12212,14 @@ pub enum Attachment {
 
 impl Attachment {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Stroller => { w.write_bit(false); w.write_bits(1, 3); }
@@ -10876,7 +12234,14 @@ impl Attachment {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -10893,7 +12258,7 @@ impl Attachment {
             4 => Ok(Self::Wheelchair),
             5 => Ok(Self::OtherWalkAssistAttachments),
             6 => Ok(Self::Pet),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -10957,11 +12322,16 @@ pub struct PersonalExtensions {
 
 impl PersonalExtensions {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.use_state.is_some());
-        w.write_bit(self.assist_type.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.use_state.is_some() as u64) << 1 | (self.assist_type.is_some() as u64) << 0, 3);
         if let Some(x) = &self.use_state {
             w.bit_string(&(*x), 9, 9, true, "PersonalDeviceUsageState").map_err(|e| e.at("useState"))?;
         }
@@ -10972,10 +12342,18 @@ impl PersonalExtensions {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_use_state = r.read_bit()?;
-        let p_assist_type = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_use_state = flags >> 1 & 1 != 0;
+        let p_assist_type = flags >> 0 & 1 != 0;
         let use_state = if p_use_state { Some((r.bit_string(9, 9, true)).map_err(|e| e.at("useState"))?) } else { None };
         let assist_type = if p_assist_type { Some((r.bit_string(6, 6, true)).map_err(|e| e.at("assistType"))?) } else { None };
         if has_ext {
@@ -11027,13 +12405,18 @@ pub struct RoadWorkerExtensions {
 
 impl RoadWorkerExtensions {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.worker_type.is_some());
-        w.write_bit(self.activity_type.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.worker_type.is_some() as u64) << 1 | (self.activity_type.is_some() as u64) << 0, 3);
         if let Some(x) = &self.worker_type {
-            (*x).encode(w).map_err(|e| e.at("workerType"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("workerType"))?;
         }
         if let Some(x) = &self.activity_type {
             w.bit_string(&(*x), 6, 6, true, "RoadWorkerActivityType").map_err(|e| e.at("activityType"))?;
@@ -11042,11 +12425,19 @@ impl RoadWorkerExtensions {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_worker_type = r.read_bit()?;
-        let p_activity_type = r.read_bit()?;
-        let worker_type = if p_worker_type { Some((RoadWorkerType::decode(r)).map_err(|e| e.at("workerType"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_worker_type = flags >> 1 & 1 != 0;
+        let p_activity_type = flags >> 0 & 1 != 0;
+        let worker_type = if p_worker_type { Some((RoadWorkerType::decode_boxed(r)).map_err(|e| e.at("workerType"))?) } else { None };
         let activity_type = if p_activity_type { Some((r.bit_string(6, 6, true)).map_err(|e| e.at("activityType"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -11095,21 +12486,35 @@ pub struct PersonalRequest {
 
 impl PersonalRequest {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.crossing.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.crossing.is_some() as u64) << 0, 2);
         if let Some(x) = &self.crossing {
-            (*x).encode(w).map_err(|e| e.at("crossing"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("crossing"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_crossing = r.read_bit()?;
-        let crossing = if p_crossing { Some((PersonalCrossing::decode(r)).map_err(|e| e.at("crossing"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_crossing = flags >> 0 & 1 != 0;
+        let crossing = if p_crossing { Some((PersonalCrossing::decode_boxed(r)).map_err(|e| e.at("crossing"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -11154,7 +12559,14 @@ pub struct MemberNode {
 
 impl MemberNode {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bytes(&self.vid[..]);
@@ -11162,7 +12574,14 @@ impl MemberNode {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let vid = (r.read_array::<8>()).map_err(|e| e.at("vid"))?;
         if has_ext {
@@ -11213,24 +12632,38 @@ pub struct RST {
 
 impl RST {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.time.encode(w).map_err(|e| e.at("time"))?;
+        self.time.encode_boxed(w).map_err(|e| e.at("time"))?;
         w.write_bytes(&self.id[..]);
         w.seq_len(self.payment_list.len(), 1, 16, false, "PaymentList").map_err(|e| e.at("paymentList"))?;
         for item in self.payment_list.iter() {
-            item.encode(w).map_err(|e| e.at("paymentList"))?;
+            item.encode_boxed(w).map_err(|e| e.at("paymentList"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let time = (DDateTime::decode(r)).map_err(|e| e.at("time"))?;
+        let time = (DDateTime::decode_boxed(r)).map_err(|e| e.at("time"))?;
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
-        let payment_list = (r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ApplicationParameter::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("paymentList"))?;
+        let payment_list = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ApplicationParameter::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("paymentList"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -11291,25 +12724,28 @@ pub struct VSI {
 
 impl VSI {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.target_id.is_some());
-        w.write_bit(self.obu_info.is_some());
-        w.write_bit(self.vpapplication_list.is_some());
-        w.write_bit(self.rnd_obu.is_some());
-        self.time.encode(w).map_err(|e| e.at("time"))?;
+        w.write_bits((has_ext as u64) << 4 | (self.target_id.is_some() as u64) << 3 | (self.obu_info.is_some() as u64) << 2 | (self.vpapplication_list.is_some() as u64) << 1 | (self.rnd_obu.is_some() as u64) << 0, 5);
+        self.time.encode_boxed(w).map_err(|e| e.at("time"))?;
         w.write_bytes(&self.obu_id[..]);
         if let Some(x) = &self.target_id {
             w.write_bytes(&x[..]);
         }
         if let Some(x) = &self.obu_info {
-            x.encode(w).map_err(|e| e.at("obuInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("obuInfo"))?;
         }
         if let Some(x) = &self.vpapplication_list {
             w.seq_len(x.len(), 1, 16, false, "VPApplicationList").map_err(|e| e.at("vpapplicationList"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("vpapplicationList"))?;
+                item.encode_boxed(w).map_err(|e| e.at("vpapplicationList"))?;
             }
         }
         if let Some(x) = &self.rnd_obu {
@@ -11319,17 +12755,25 @@ impl VSI {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_target_id = r.read_bit()?;
-        let p_obu_info = r.read_bit()?;
-        let p_vpapplication_list = r.read_bit()?;
-        let p_rnd_obu = r.read_bit()?;
-        let time = (DDateTime::decode(r)).map_err(|e| e.at("time"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_target_id = flags >> 3 & 1 != 0;
+        let p_obu_info = flags >> 2 & 1 != 0;
+        let p_vpapplication_list = flags >> 1 & 1 != 0;
+        let p_rnd_obu = flags >> 0 & 1 != 0;
+        let time = (DDateTime::decode_boxed(r)).map_err(|e| e.at("time"))?;
         let obu_id = (r.read_array::<8>()).map_err(|e| e.at("obuId"))?;
         let target_id = if p_target_id { Some((r.read_array::<8>()).map_err(|e| e.at("targetId"))?) } else { None };
-        let obu_info = if p_obu_info { Some((OBUInfo::decode(r)).map_err(|e| e.at("obuInfo"))?) } else { None };
-        let vpapplication_list = if p_vpapplication_list { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((VPApplicationParameter::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("vpapplicationList"))?) } else { None };
+        let obu_info = if p_obu_info { Some((OBUInfo::decode_boxed(r)).map_err(|e| e.at("obuInfo"))?) } else { None };
+        let vpapplication_list = if p_vpapplication_list { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((VPApplicationParameter::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("vpapplicationList"))?) } else { None };
         let rnd_obu = if p_rnd_obu { Some((r.read_array::<8>()).map_err(|e| e.at("rndOBU"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -11402,19 +12846,24 @@ pub struct ActionRequest {
 
 impl ActionRequest {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.target_id.is_some());
-        w.write_bit(self.access_credentials.is_some());
-        self.time.encode(w).map_err(|e| e.at("time"))?;
+        w.write_bits((has_ext as u64) << 2 | (self.target_id.is_some() as u64) << 1 | (self.access_credentials.is_some() as u64) << 0, 3);
+        self.time.encode_boxed(w).map_err(|e| e.at("time"))?;
         w.write_bit(self.mode);
         w.write_bytes(&self.source_id[..]);
         if let Some(x) = &self.target_id {
             w.write_bytes(&x[..]);
         }
-        self.payment_entity_id.encode(w).map_err(|e| e.at("paymentEntityId"))?;
-        self.action_parameter.encode(w).map_err(|e| e.at("actionParameter"))?;
+        self.payment_entity_id.encode_boxed(w).map_err(|e| e.at("paymentEntityId"))?;
+        self.action_parameter.encode_boxed(w).map_err(|e| e.at("actionParameter"))?;
         if let Some(x) = &self.access_credentials {
             w.write_bytes(&x[..]);
         }
@@ -11422,16 +12871,24 @@ impl ActionRequest {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_target_id = r.read_bit()?;
-        let p_access_credentials = r.read_bit()?;
-        let time = (DDateTime::decode(r)).map_err(|e| e.at("time"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_target_id = flags >> 1 & 1 != 0;
+        let p_access_credentials = flags >> 0 & 1 != 0;
+        let time = (DDateTime::decode_boxed(r)).map_err(|e| e.at("time"))?;
         let mode = (r.read_bit()).map_err(|e| e.at("mode"))?;
         let source_id = (r.read_array::<8>()).map_err(|e| e.at("sourceId"))?;
         let target_id = if p_target_id { Some((r.read_array::<8>()).map_err(|e| e.at("targetId"))?) } else { None };
-        let payment_entity_id = (PaymentEntityID::decode(r)).map_err(|e| e.at("paymentEntityId"))?;
-        let action_parameter = (TransInfo::decode(r)).map_err(|e| e.at("actionParameter"))?;
+        let payment_entity_id = (PaymentEntityID::decode_boxed(r)).map_err(|e| e.at("paymentEntityId"))?;
+        let action_parameter = (TransInfo::decode_boxed(r)).map_err(|e| e.at("actionParameter"))?;
         let access_credentials = if p_access_credentials { Some((r.read_array::<8>()).map_err(|e| e.at("accessCredentials"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -11505,35 +12962,48 @@ pub struct ActionResponse {
 
 impl ActionResponse {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.target_id.is_some());
-        w.write_bit(self.response_parameter.is_some());
-        self.time.encode(w).map_err(|e| e.at("time"))?;
+        w.write_bits((has_ext as u64) << 2 | (self.target_id.is_some() as u64) << 1 | (self.response_parameter.is_some() as u64) << 0, 3);
+        self.time.encode_boxed(w).map_err(|e| e.at("time"))?;
         w.write_bytes(&self.source_id[..]);
         if let Some(x) = &self.target_id {
             w.write_bytes(&x[..]);
         }
-        self.payment_entity_id.encode(w).map_err(|e| e.at("paymentEntityId"))?;
+        self.payment_entity_id.encode_boxed(w).map_err(|e| e.at("paymentEntityId"))?;
         if let Some(x) = &self.response_parameter {
-            x.encode(w).map_err(|e| e.at("responseParameter"))?;
+            x.encode_boxed(w).map_err(|e| e.at("responseParameter"))?;
         }
-        self.ret.encode(w).map_err(|e| e.at("ret"))?;
+        self.ret.encode_boxed(w).map_err(|e| e.at("ret"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_target_id = r.read_bit()?;
-        let p_response_parameter = r.read_bit()?;
-        let time = (DDateTime::decode(r)).map_err(|e| e.at("time"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_target_id = flags >> 1 & 1 != 0;
+        let p_response_parameter = flags >> 0 & 1 != 0;
+        let time = (DDateTime::decode_boxed(r)).map_err(|e| e.at("time"))?;
         let source_id = (r.read_array::<8>()).map_err(|e| e.at("sourceId"))?;
         let target_id = if p_target_id { Some((r.read_array::<8>()).map_err(|e| e.at("targetId"))?) } else { None };
-        let payment_entity_id = (PaymentEntityID::decode(r)).map_err(|e| e.at("paymentEntityId"))?;
-        let response_parameter = if p_response_parameter { Some((TransInfo::decode(r)).map_err(|e| e.at("responseParameter"))?) } else { None };
-        let ret = (ReturnStatus::decode(r)).map_err(|e| e.at("ret"))?;
+        let payment_entity_id = (PaymentEntityID::decode_boxed(r)).map_err(|e| e.at("paymentEntityId"))?;
+        let response_parameter = if p_response_parameter { Some((TransInfo::decode_boxed(r)).map_err(|e| e.at("responseParameter"))?) } else { None };
+        let ret = (ReturnStatus::decode_boxed(r)).map_err(|e| e.at("ret"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -11619,7 +13089,14 @@ pub enum SpeedLimitType {
 
 impl SpeedLimitType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 4); }
             Self::MaxSpeedInSchoolZone => { w.write_bit(false); w.write_bits(1, 4); }
@@ -11640,7 +13117,14 @@ impl SpeedLimitType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -11663,7 +13147,7 @@ impl SpeedLimitType {
             10 => Ok(Self::VehiclesWithTrailersMinSpeed),
             11 => Ok(Self::VehiclesWithTrailersMaxSpeed),
             12 => Ok(Self::VehiclesWithTrailersNightMaxSpeed),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -11745,20 +13229,34 @@ pub struct LaneAttributes {
 
 impl LaneAttributes {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.share_with.is_some());
         if let Some(x) = &self.share_with {
             w.bit_string(&(*x), 10, 10, false, "LaneSharing").map_err(|e| e.at("shareWith"))?;
         }
-        self.lane_type.encode(w).map_err(|e| e.at("laneType"))?;
+        self.lane_type.encode_boxed(w).map_err(|e| e.at("laneType"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_share_with = r.read_bit()?;
         let share_with = if p_share_with { Some((r.bit_string(10, 10, false)).map_err(|e| e.at("shareWith"))?) } else { None };
-        let lane_type = (LaneTypeAttributes::decode(r)).map_err(|e| e.at("laneType"))?;
+        let lane_type = (LaneTypeAttributes::decode_boxed(r)).map_err(|e| e.at("laneType"))?;
         Ok(Self { share_with, lane_type })
     }
 
@@ -11802,12 +13300,18 @@ pub struct Connection {
 
 impl Connection {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.connecting_lane.is_some());
-        w.write_bit(self.phase_id.is_some());
-        self.remote_intersection.encode(w).map_err(|e| e.at("remoteIntersection"))?;
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.connecting_lane.is_some() as u64) << 1 | (self.phase_id.is_some() as u64) << 0, 2);
+        self.remote_intersection.encode_boxed(w).map_err(|e| e.at("remoteIntersection"))?;
         if let Some(x) = &self.connecting_lane {
-            x.encode(w).map_err(|e| e.at("connectingLane"))?;
+            x.encode_boxed(w).map_err(|e| e.at("connectingLane"))?;
         }
         if let Some(x) = &self.phase_id {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
@@ -11816,11 +13320,19 @@ impl Connection {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_connecting_lane = r.read_bit()?;
-        let p_phase_id = r.read_bit()?;
-        let remote_intersection = (NodeReferenceID::decode(r)).map_err(|e| e.at("remoteIntersection"))?;
-        let connecting_lane = if p_connecting_lane { Some((ConnectingLane::decode(r)).map_err(|e| e.at("connectingLane"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let p_connecting_lane = flags >> 1 & 1 != 0;
+        let p_phase_id = flags >> 0 & 1 != 0;
+        let remote_intersection = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("remoteIntersection"))?;
+        let connecting_lane = if p_connecting_lane { Some((ConnectingLane::decode_boxed(r)).map_err(|e| e.at("connectingLane"))?) } else { None };
         let phase_id = if p_phase_id { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("phaseId"))?) } else { None };
         Ok(Self { remote_intersection, connecting_lane, phase_id })
     }
@@ -11872,7 +13384,14 @@ pub enum Maneuver {
 
 impl Maneuver {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::ManeuverStraight => { w.write_bit(false); w.write_bits(0, 2); }
             Self::ManeuverLeftTurn => { w.write_bit(false); w.write_bits(1, 2); }
@@ -11884,7 +13403,14 @@ impl Maneuver {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -11898,7 +13424,7 @@ impl Maneuver {
             1 => Ok(Self::ManeuverLeftTurn),
             2 => Ok(Self::ManeuverRightTurn),
             3 => Ok(Self::ManeuverUTurn),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -11965,22 +13491,22 @@ pub struct LaneEx {
 
 impl LaneEx {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.lane_width.is_some());
-        w.write_bit(self.lane_attributes.is_some());
-        w.write_bit(self.maneuvers.is_some());
-        w.write_bit(self.connects_to_ex.is_some());
-        w.write_bit(self.speed_limits.is_some());
-        w.write_bit(self.st_points.is_some());
-        w.write_bit(self.lane_line_type.is_some());
+        w.write_bits((has_ext as u64) << 7 | (self.lane_width.is_some() as u64) << 6 | (self.lane_attributes.is_some() as u64) << 5 | (self.maneuvers.is_some() as u64) << 4 | (self.connects_to_ex.is_some() as u64) << 3 | (self.speed_limits.is_some() as u64) << 2 | (self.st_points.is_some() as u64) << 1 | (self.lane_line_type.is_some() as u64) << 0, 8);
         w.write_bits(((self.lane_ref_id) as i64 - (-31)) as u64, 6);
         if let Some(x) = &self.lane_width {
             w.write_bits((((*x)) as i64 - (0)) as u64, 15);
         }
         if let Some(x) = &self.lane_attributes {
-            x.encode(w).map_err(|e| e.at("laneAttributes"))?;
+            x.encode_boxed(w).map_err(|e| e.at("laneAttributes"))?;
         }
         if let Some(x) = &self.maneuvers {
             w.bit_string(&(*x), 12, 12, false, "AllowedManeuvers").map_err(|e| e.at("maneuvers"))?;
@@ -11988,45 +13514,53 @@ impl LaneEx {
         if let Some(x) = &self.connects_to_ex {
             w.seq_len(x.len(), 1, 32, false, "ConnectsToExList").map_err(|e| e.at("connectsTo-ex"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("connectsTo-ex"))?;
+                item.encode_boxed(w).map_err(|e| e.at("connectsTo-ex"))?;
             }
         }
         if let Some(x) = &self.speed_limits {
             w.seq_len(x.len(), 1, 9, false, "SpeedLimitList").map_err(|e| e.at("speedLimits"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("speedLimits"))?;
+                item.encode_boxed(w).map_err(|e| e.at("speedLimits"))?;
             }
         }
         if let Some(x) = &self.st_points {
             w.seq_len(x.len(), 2, 63, false, "STPointList").map_err(|e| e.at("st-points"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("st-points"))?;
+                item.encode_boxed(w).map_err(|e| e.at("st-points"))?;
             }
         }
         if let Some(x) = &self.lane_line_type {
-            x.encode(w).map_err(|e| e.at("laneLineType"))?;
+            x.encode_boxed(w).map_err(|e| e.at("laneLineType"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_lane_width = r.read_bit()?;
-        let p_lane_attributes = r.read_bit()?;
-        let p_maneuvers = r.read_bit()?;
-        let p_connects_to_ex = r.read_bit()?;
-        let p_speed_limits = r.read_bit()?;
-        let p_st_points = r.read_bit()?;
-        let p_lane_line_type = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(8)?;
+        let has_ext = flags >> 7 & 1 != 0;
+        let p_lane_width = flags >> 6 & 1 != 0;
+        let p_lane_attributes = flags >> 5 & 1 != 0;
+        let p_maneuvers = flags >> 4 & 1 != 0;
+        let p_connects_to_ex = flags >> 3 & 1 != 0;
+        let p_speed_limits = flags >> 2 & 1 != 0;
+        let p_st_points = flags >> 1 & 1 != 0;
+        let p_lane_line_type = flags >> 0 & 1 != 0;
         let lane_ref_id = (r.read_bits(6).map(|x| (x as i64 + (-31)) as i8)).map_err(|e| e.at("laneRefID"))?;
         let lane_width = if p_lane_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("laneWidth"))?) } else { None };
-        let lane_attributes = if p_lane_attributes { Some((LaneAttributes::decode(r)).map_err(|e| e.at("laneAttributes"))?) } else { None };
+        let lane_attributes = if p_lane_attributes { Some((LaneAttributes::decode_boxed(r)).map_err(|e| e.at("laneAttributes"))?) } else { None };
         let maneuvers = if p_maneuvers { Some((r.bit_string(12, 12, false)).map_err(|e| e.at("maneuvers"))?) } else { None };
-        let connects_to_ex = if p_connects_to_ex { Some((r.seq_len(1, 32, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ConnectionEx::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("connectsTo-ex"))?) } else { None };
-        let speed_limits = if p_speed_limits { Some((r.seq_len(1, 9, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("speedLimits"))?) } else { None };
-        let st_points = if p_st_points { Some((r.seq_len(2, 63, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((STPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("st-points"))?) } else { None };
-        let lane_line_type = if p_lane_line_type { Some((LaneLineType::decode(r)).map_err(|e| e.at("laneLineType"))?) } else { None };
+        let connects_to_ex = if p_connects_to_ex { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ConnectionEx::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("connectsTo-ex"))?) } else { None };
+        let speed_limits = if p_speed_limits { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 9, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RegulatorySpeedLimit::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("speedLimits"))?) } else { None };
+        let st_points = if p_st_points { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 63, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((STPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("st-points"))?) } else { None };
+        let lane_line_type = if p_lane_line_type { Some((LaneLineType::decode_boxed(r)).map_err(|e| e.at("laneLineType"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -12110,7 +13644,14 @@ pub enum LightState {
 
 impl LightState {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 4); }
             Self::Dark => { w.write_bit(false); w.write_bits(1, 4); }
@@ -12127,7 +13668,14 @@ impl LightState {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -12146,7 +13694,7 @@ impl LightState {
             6 => Ok(Self::ProtectedGreen),
             7 => Ok(Self::Yellow),
             8 => Ok(Self::FlashingYellow),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -12218,17 +13766,24 @@ pub enum TimeChangeDetails {
 
 impl TimeChangeDetails {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Counting(x) => {
                 w.write_bit(false);
                 w.write_bits(0, 1);
-                x.encode(w).map_err(|e| e.at("counting"))?;
+                x.encode_boxed(w).map_err(|e| e.at("counting"))?;
             }
             Self::UtcTiming(x) => {
                 w.write_bit(false);
                 w.write_bits(1, 1);
-                x.encode(w).map_err(|e| e.at("utcTiming"))?;
+                x.encode_boxed(w).map_err(|e| e.at("utcTiming"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -12240,7 +13795,14 @@ impl TimeChangeDetails {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -12251,9 +13813,9 @@ impl TimeChangeDetails {
         let start = r.position();
         let i = r.read_bits(1)?;
         match i {
-            0 => Ok(Self::Counting((TimeCountingDown::decode(r)).map_err(|e| e.at("counting"))?)),
-            1 => Ok(Self::UtcTiming((UTCTiming::decode(r)).map_err(|e| e.at("utcTiming"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::Counting((TimeCountingDown::decode_boxed(r)).map_err(|e| e.at("counting"))?)),
+            1 => Ok(Self::UtcTiming((UTCTiming::decode_boxed(r)).map_err(|e| e.at("utcTiming"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -12298,14 +13860,28 @@ pub struct PositionLL24B {
 
 impl PositionLL24B {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-2048)) as u64, 12);
         w.write_bits(((self.lat) as i64 - (-2048)) as u64, 12);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(12).map(|x| (x as i64 + (-2048)) as i16)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(12).map(|x| (x as i64 + (-2048)) as i16)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
@@ -12349,14 +13925,28 @@ pub struct PositionLL28B {
 
 impl PositionLL28B {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-8192)) as u64, 14);
         w.write_bits(((self.lat) as i64 - (-8192)) as u64, 14);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(14).map(|x| (x as i64 + (-8192)) as i16)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(14).map(|x| (x as i64 + (-8192)) as i16)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
@@ -12400,14 +13990,28 @@ pub struct PositionLL32B {
 
 impl PositionLL32B {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-32768)) as u64, 16);
         w.write_bits(((self.lat) as i64 - (-32768)) as u64, 16);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(16).map(|x| (x as i64 + (-32768)) as i16)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(16).map(|x| (x as i64 + (-32768)) as i16)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
@@ -12451,14 +14055,28 @@ pub struct PositionLL36B {
 
 impl PositionLL36B {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-131072)) as u64, 18);
         w.write_bits(((self.lat) as i64 - (-131072)) as u64, 18);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(18).map(|x| (x as i64 + (-131072)) as i32)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(18).map(|x| (x as i64 + (-131072)) as i32)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
@@ -12502,14 +14120,28 @@ pub struct PositionLL44B {
 
 impl PositionLL44B {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-2097152)) as u64, 22);
         w.write_bits(((self.lat) as i64 - (-2097152)) as u64, 22);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(22).map(|x| (x as i64 + (-2097152)) as i32)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(22).map(|x| (x as i64 + (-2097152)) as i32)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
@@ -12553,14 +14185,28 @@ pub struct PositionLL48B {
 
 impl PositionLL48B {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-8388608)) as u64, 24);
         w.write_bits(((self.lat) as i64 - (-8388608)) as u64, 24);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(24).map(|x| (x as i64 + (-8388608)) as i32)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(24).map(|x| (x as i64 + (-8388608)) as i32)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
@@ -12604,14 +14250,28 @@ pub struct PositionLLmD64b {
 
 impl PositionLLmD64b {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-1799999999)) as u64, 32);
         w.write_bits(((self.lat) as i64 - (-900000000)) as u64, 31);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(32).map(|x| (x as i64 + (-1799999999)) as i32)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(31).map(|x| (x as i64 + (-900000000)) as i32)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
@@ -12679,7 +14339,14 @@ pub enum SizeValueConfidence {
 
 impl SizeValueConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 4); }
             Self::Size_100_00 => { w.write_bits(1, 4); }
@@ -12700,7 +14367,14 @@ impl SizeValueConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(4)?;
         match i {
@@ -12718,7 +14392,7 @@ impl SizeValueConfidence {
             11 => Ok(Self::Size_000_05),
             12 => Ok(Self::Size_000_02),
             13 => Ok(Self::Size_000_01),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -12814,7 +14488,14 @@ pub enum AccConfidence {
 
 impl AccConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
             Self::Prec100deg => { w.write_bits(1, 3); }
@@ -12829,7 +14510,14 @@ impl AccConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -12841,7 +14529,7 @@ impl AccConfidence {
             5 => Ok(Self::Prec0_1deg),
             6 => Ok(Self::Prec0_05deg),
             7 => Ok(Self::Prec0_01deg),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -12919,7 +14607,14 @@ pub enum AngularVConfidence {
 
 impl AngularVConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
             Self::Prec100deg => { w.write_bits(1, 3); }
@@ -12934,7 +14629,14 @@ impl AngularVConfidence {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -12946,7 +14648,7 @@ impl AngularVConfidence {
             5 => Ok(Self::Prec0_1deg),
             6 => Ok(Self::Prec0_05deg),
             7 => Ok(Self::Prec0_01deg),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -13018,45 +14720,55 @@ pub struct MotorDataExtension {
 
 impl MotorDataExtension {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.lights.is_some());
-        w.write_bit(self.veh_attitude.is_some());
-        w.write_bit(self.veh_attitude_confidence.is_some());
-        w.write_bit(self.veh_ang_vel.is_some());
-        w.write_bit(self.veh_ang_vel_confidence.is_some());
+        w.write_bits((has_ext as u64) << 5 | (self.lights.is_some() as u64) << 4 | (self.veh_attitude.is_some() as u64) << 3 | (self.veh_attitude_confidence.is_some() as u64) << 2 | (self.veh_ang_vel.is_some() as u64) << 1 | (self.veh_ang_vel_confidence.is_some() as u64) << 0, 6);
         if let Some(x) = &self.lights {
             w.bit_string(&(*x), 9, 9, true, "ExteriorLights").map_err(|e| e.at("lights"))?;
         }
         if let Some(x) = &self.veh_attitude {
-            x.encode(w).map_err(|e| e.at("vehAttitude"))?;
+            x.encode_boxed(w).map_err(|e| e.at("vehAttitude"))?;
         }
         if let Some(x) = &self.veh_attitude_confidence {
-            x.encode(w).map_err(|e| e.at("vehAttitudeConfidence"))?;
+            x.encode_boxed(w).map_err(|e| e.at("vehAttitudeConfidence"))?;
         }
         if let Some(x) = &self.veh_ang_vel {
-            x.encode(w).map_err(|e| e.at("vehAngVel"))?;
+            x.encode_boxed(w).map_err(|e| e.at("vehAngVel"))?;
         }
         if let Some(x) = &self.veh_ang_vel_confidence {
-            x.encode(w).map_err(|e| e.at("vehAngVelConfidence"))?;
+            x.encode_boxed(w).map_err(|e| e.at("vehAngVelConfidence"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_lights = r.read_bit()?;
-        let p_veh_attitude = r.read_bit()?;
-        let p_veh_attitude_confidence = r.read_bit()?;
-        let p_veh_ang_vel = r.read_bit()?;
-        let p_veh_ang_vel_confidence = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(6)?;
+        let has_ext = flags >> 5 & 1 != 0;
+        let p_lights = flags >> 4 & 1 != 0;
+        let p_veh_attitude = flags >> 3 & 1 != 0;
+        let p_veh_attitude_confidence = flags >> 2 & 1 != 0;
+        let p_veh_ang_vel = flags >> 1 & 1 != 0;
+        let p_veh_ang_vel_confidence = flags >> 0 & 1 != 0;
         let lights = if p_lights { Some((r.bit_string(9, 9, true)).map_err(|e| e.at("lights"))?) } else { None };
-        let veh_attitude = if p_veh_attitude { Some((Attitude::decode(r)).map_err(|e| e.at("vehAttitude"))?) } else { None };
-        let veh_attitude_confidence = if p_veh_attitude_confidence { Some((AttitudeConfidence::decode(r)).map_err(|e| e.at("vehAttitudeConfidence"))?) } else { None };
-        let veh_ang_vel = if p_veh_ang_vel { Some((AngularVelocity::decode(r)).map_err(|e| e.at("vehAngVel"))?) } else { None };
-        let veh_ang_vel_confidence = if p_veh_ang_vel_confidence { Some((AngularVelocityConfidence::decode(r)).map_err(|e| e.at("vehAngVelConfidence"))?) } else { None };
+        let veh_attitude = if p_veh_attitude { Some((Attitude::decode_boxed(r)).map_err(|e| e.at("vehAttitude"))?) } else { None };
+        let veh_attitude_confidence = if p_veh_attitude_confidence { Some((AttitudeConfidence::decode_boxed(r)).map_err(|e| e.at("vehAttitudeConfidence"))?) } else { None };
+        let veh_ang_vel = if p_veh_ang_vel { Some((AngularVelocity::decode_boxed(r)).map_err(|e| e.at("vehAngVel"))?) } else { None };
+        let veh_ang_vel_confidence = if p_veh_ang_vel_confidence { Some((AngularVelocityConfidence::decode_boxed(r)).map_err(|e| e.at("vehAngVelConfidence"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -13115,19 +14827,33 @@ pub struct NonMotorDataExtension {
 
 impl NonMotorDataExtension {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.overall_radius) as i64 - (0)) as u64, 8);
-        self.non_motor_data.encode(w).map_err(|e| e.at("non-motorData"))?;
+        self.non_motor_data.encode_boxed(w).map_err(|e| e.at("non-motorData"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let overall_radius = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("overallRadius"))?;
-        let non_motor_data = (NonMotorData::decode(r)).map_err(|e| e.at("non-motorData"))?;
+        let non_motor_data = (NonMotorData::decode_boxed(r)).map_err(|e| e.at("non-motorData"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -13185,7 +14911,14 @@ pub enum ReqStatus {
 
 impl ReqStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Request => { w.write_bit(false); w.write_bits(1, 3); }
@@ -13198,7 +14931,14 @@ impl ReqStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -13213,7 +14953,7 @@ impl ReqStatus {
             2 => Ok(Self::Comfirmed),
             3 => Ok(Self::Cancel),
             4 => Ok(Self::Complete),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -13279,32 +15019,39 @@ pub enum ReqInfo {
 
 impl ReqInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::LaneChange(x) => {
                 w.write_bit(false);
                 w.write_bits(0, 3);
-                x.encode(w).map_err(|e| e.at("laneChange"))?;
+                x.encode_boxed(w).map_err(|e| e.at("laneChange"))?;
             }
             Self::ClearTheWay(x) => {
                 w.write_bit(false);
                 w.write_bits(1, 3);
-                x.encode(w).map_err(|e| e.at("clearTheWay"))?;
+                x.encode_boxed(w).map_err(|e| e.at("clearTheWay"))?;
             }
             Self::SignalPriority(x) => {
                 w.write_bit(false);
                 w.write_bits(2, 3);
-                x.encode(w).map_err(|e| e.at("signalPriority"))?;
+                x.encode_boxed(w).map_err(|e| e.at("signalPriority"))?;
             }
             Self::SensorSharing(x) => {
                 w.write_bit(false);
                 w.write_bits(3, 3);
-                x.encode(w).map_err(|e| e.at("sensorSharing"))?;
+                x.encode_boxed(w).map_err(|e| e.at("sensorSharing"))?;
             }
             Self::Parking(x) => {
                 w.write_bit(false);
                 w.write_bits(4, 3);
-                x.encode(w).map_err(|e| e.at("parking"))?;
+                x.encode_boxed(w).map_err(|e| e.at("parking"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -13316,7 +15063,14 @@ impl ReqInfo {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -13327,12 +15081,12 @@ impl ReqInfo {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
-            0 => Ok(Self::LaneChange((ReqLaneChange::decode(r)).map_err(|e| e.at("laneChange"))?)),
-            1 => Ok(Self::ClearTheWay((ReqClearTheWay::decode(r)).map_err(|e| e.at("clearTheWay"))?)),
-            2 => Ok(Self::SignalPriority((ReqSignalPriority::decode(r)).map_err(|e| e.at("signalPriority"))?)),
-            3 => Ok(Self::SensorSharing((ReqSensorSharing::decode(r)).map_err(|e| e.at("sensorSharing"))?)),
-            4 => Ok(Self::Parking((ReqParkingArea::decode(r)).map_err(|e| e.at("parking"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::LaneChange((ReqLaneChange::decode_boxed(r)).map_err(|e| e.at("laneChange"))?)),
+            1 => Ok(Self::ClearTheWay((ReqClearTheWay::decode_boxed(r)).map_err(|e| e.at("clearTheWay"))?)),
+            2 => Ok(Self::SignalPriority((ReqSignalPriority::decode_boxed(r)).map_err(|e| e.at("signalPriority"))?)),
+            3 => Ok(Self::SensorSharing((ReqSensorSharing::decode_boxed(r)).map_err(|e| e.at("sensorSharing"))?)),
+            4 => Ok(Self::Parking((ReqParkingArea::decode_boxed(r)).map_err(|e| e.at("parking"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -13396,37 +15150,50 @@ pub struct ParkingSlot {
 
 impl ParkingSlot {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.position.is_some());
-        w.write_bit(self.sign.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.position.is_some() as u64) << 1 | (self.sign.is_some() as u64) << 0, 3);
         w.write_bits(((self.slot_id) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.position {
-            x.encode(w).map_err(|e| e.at("position"))?;
+            x.encode_boxed(w).map_err(|e| e.at("position"))?;
         }
         if let Some(x) = &self.sign {
             w.ia5_string(&x, 1, 63, false, "DescriptiveName").map_err(|e| e.at("sign"))?;
         }
         w.bit_string(&self.parking_type, 10, 10, true, "ParkingType").map_err(|e| e.at("parkingType"))?;
-        self.status.encode(w).map_err(|e| e.at("status"))?;
-        self.parking_space_theta.encode(w).map_err(|e| e.at("parkingSpaceTheta"))?;
-        self.parking_lock.encode(w).map_err(|e| e.at("parkingLock"))?;
+        self.status.encode_boxed(w).map_err(|e| e.at("status"))?;
+        self.parking_space_theta.encode_boxed(w).map_err(|e| e.at("parkingSpaceTheta"))?;
+        self.parking_lock.encode_boxed(w).map_err(|e| e.at("parkingLock"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_position = r.read_bit()?;
-        let p_sign = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_position = flags >> 1 & 1 != 0;
+        let p_sign = flags >> 0 & 1 != 0;
         let slot_id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("slotID"))?;
-        let position = if p_position { Some((ParkingSlotPosition::decode(r)).map_err(|e| e.at("position"))?) } else { None };
+        let position = if p_position { Some((ParkingSlotPosition::decode_boxed(r)).map_err(|e| e.at("position"))?) } else { None };
         let sign = if p_sign { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("sign"))?) } else { None };
         let parking_type = (r.bit_string(10, 10, true)).map_err(|e| e.at("parkingType"))?;
-        let status = (SlotStatus::decode(r)).map_err(|e| e.at("status"))?;
-        let parking_space_theta = (ParkingSpaceTheta::decode(r)).map_err(|e| e.at("parkingSpaceTheta"))?;
-        let parking_lock = (ParkingLock::decode(r)).map_err(|e| e.at("parkingLock"))?;
+        let status = (SlotStatus::decode_boxed(r)).map_err(|e| e.at("status"))?;
+        let parking_space_theta = (ParkingSpaceTheta::decode_boxed(r)).map_err(|e| e.at("parkingSpaceTheta"))?;
+        let parking_lock = (ParkingLock::decode_boxed(r)).map_err(|e| e.at("parkingLock"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -13501,7 +15268,14 @@ pub enum HumanPropelledType {
 
 impl HumanPropelledType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
             Self::OtherTypes => { w.write_bit(false); w.write_bits(1, 3); }
@@ -13515,7 +15289,14 @@ impl HumanPropelledType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -13531,7 +15312,7 @@ impl HumanPropelledType {
             3 => Ok(Self::Skateboard),
             4 => Ok(Self::PushOrKickScooter),
             5 => Ok(Self::Wheelchair),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -13598,7 +15379,14 @@ pub enum AnimalPropelledType {
 
 impl AnimalPropelledType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 2); }
             Self::OtherTypes => { w.write_bit(false); w.write_bits(1, 2); }
@@ -13610,7 +15398,14 @@ impl AnimalPropelledType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -13624,7 +15419,7 @@ impl AnimalPropelledType {
             1 => Ok(Self::OtherTypes),
             2 => Ok(Self::AnimalMounted),
             3 => Ok(Self::AnimalDrawnCarriage),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -13689,7 +15484,14 @@ pub enum MotorizedPropelledType {
 
 impl MotorizedPropelledType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
             Self::OtherTypes => { w.write_bit(false); w.write_bits(1, 3); }
@@ -13703,7 +15505,14 @@ impl MotorizedPropelledType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -13719,7 +15528,7 @@ impl MotorizedPropelledType {
             3 => Ok(Self::Bicycle),
             4 => Ok(Self::Scooter),
             5 => Ok(Self::SelfBalancingDevice),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -13792,7 +15601,14 @@ pub enum RoadWorkerType {
 
 impl RoadWorkerType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
             Self::TrafficPolice => { w.write_bit(false); w.write_bits(1, 3); }
@@ -13807,7 +15623,14 @@ impl RoadWorkerType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -13824,7 +15647,7 @@ impl RoadWorkerType {
             4 => Ok(Self::TrafficControlPersons),
             5 => Ok(Self::RailroadCrossingGuards),
             6 => Ok(Self::EmergencyOrganizationPersonnel),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -13894,7 +15717,14 @@ pub enum PersonalCrossing {
 
 impl PersonalCrossing {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 2); }
             Self::Request => { w.write_bit(false); w.write_bits(1, 2); }
@@ -13906,7 +15736,14 @@ impl PersonalCrossing {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -13920,7 +15757,7 @@ impl PersonalCrossing {
             1 => Ok(Self::Request),
             2 => Ok(Self::Crossing),
             3 => Ok(Self::Finish),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -13975,19 +15812,33 @@ pub struct ApplicationParameter {
 
 impl ApplicationParameter {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.pid.encode(w).map_err(|e| e.at("pid"))?;
-        self.payment_info.encode(w).map_err(|e| e.at("paymentInfo"))?;
+        self.pid.encode_boxed(w).map_err(|e| e.at("pid"))?;
+        self.payment_info.encode_boxed(w).map_err(|e| e.at("paymentInfo"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let pid = (PaymentEntityID::decode(r)).map_err(|e| e.at("pid"))?;
-        let payment_info = (PaymentInfo::decode(r)).map_err(|e| e.at("paymentInfo"))?;
+        let pid = (PaymentEntityID::decode_boxed(r)).map_err(|e| e.at("pid"))?;
+        let payment_info = (PaymentInfo::decode_boxed(r)).map_err(|e| e.at("paymentInfo"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -14037,23 +15888,37 @@ pub struct OBUInfo {
 
 impl OBUInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.obu_motion_status.is_some());
-        self.obu_type.encode(w).map_err(|e| e.at("obuType"))?;
+        w.write_bits((has_ext as u64) << 1 | (self.obu_motion_status.is_some() as u64) << 0, 2);
+        self.obu_type.encode_boxed(w).map_err(|e| e.at("obuType"))?;
         if let Some(x) = &self.obu_motion_status {
-            x.encode(w).map_err(|e| e.at("obuMotionStatus"))?;
+            x.encode_boxed(w).map_err(|e| e.at("obuMotionStatus"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_obu_motion_status = r.read_bit()?;
-        let obu_type = (OBUType::decode(r)).map_err(|e| e.at("obuType"))?;
-        let obu_motion_status = if p_obu_motion_status { Some((OBUMotionStatus::decode(r)).map_err(|e| e.at("obuMotionStatus"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_obu_motion_status = flags >> 0 & 1 != 0;
+        let obu_type = (OBUType::decode_boxed(r)).map_err(|e| e.at("obuType"))?;
+        let obu_motion_status = if p_obu_motion_status { Some((OBUMotionStatus::decode_boxed(r)).map_err(|e| e.at("obuMotionStatus"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -14103,19 +15968,33 @@ pub struct VPApplicationParameter {
 
 impl VPApplicationParameter {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.pid.encode(w).map_err(|e| e.at("pid"))?;
-        self.obu_payment_info.encode(w).map_err(|e| e.at("obuPaymentInfo"))?;
+        self.pid.encode_boxed(w).map_err(|e| e.at("pid"))?;
+        self.obu_payment_info.encode_boxed(w).map_err(|e| e.at("obuPaymentInfo"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let pid = (PaymentEntityID::decode(r)).map_err(|e| e.at("pid"))?;
-        let obu_payment_info = (OBUPaymentInfo::decode(r)).map_err(|e| e.at("obuPaymentInfo"))?;
+        let pid = (PaymentEntityID::decode_boxed(r)).map_err(|e| e.at("pid"))?;
+        let obu_payment_info = (OBUPaymentInfo::decode_boxed(r)).map_err(|e| e.at("obuPaymentInfo"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -14175,7 +16054,14 @@ pub enum PaymentEntityID {
 
 impl PaymentEntityID {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::System => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Freeflow => { w.write_bit(false); w.write_bits(1, 3); }
@@ -14189,7 +16075,14 @@ impl PaymentEntityID {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -14205,7 +16098,7 @@ impl PaymentEntityID {
             3 => Ok(Self::Congestion),
             4 => Ok(Self::Charging),
             5 => Ok(Self::Parking),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -14282,52 +16175,59 @@ pub enum TransInfo {
 
 impl TransInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::GetTollDataRq(x) => {
                 w.write_bit(false);
                 w.write_bits(0, 4);
-                x.encode(w).map_err(|e| e.at("getTollDataRq"))?;
+                x.encode_boxed(w).map_err(|e| e.at("getTollDataRq"))?;
             }
             Self::GetTollDataRs(x) => {
                 w.write_bit(false);
                 w.write_bits(1, 4);
-                x.encode(w).map_err(|e| e.at("getTollDataRs"))?;
+                x.encode_boxed(w).map_err(|e| e.at("getTollDataRs"))?;
             }
             Self::GetSecureRq(x) => {
                 w.write_bit(false);
                 w.write_bits(2, 4);
-                x.encode(w).map_err(|e| e.at("getSecureRq"))?;
+                x.encode_boxed(w).map_err(|e| e.at("getSecureRq"))?;
             }
             Self::GetSecureRs(x) => {
                 w.write_bit(false);
                 w.write_bits(3, 4);
-                x.encode(w).map_err(|e| e.at("getSecureRs"))?;
+                x.encode_boxed(w).map_err(|e| e.at("getSecureRs"))?;
             }
             Self::SetTollDataRq(x) => {
                 w.write_bit(false);
                 w.write_bits(4, 4);
-                x.encode(w).map_err(|e| e.at("setTollDataRq"))?;
+                x.encode_boxed(w).map_err(|e| e.at("setTollDataRq"))?;
             }
             Self::SetTollDataRs(x) => {
                 w.write_bit(false);
                 w.write_bits(5, 4);
-                x.encode(w).map_err(|e| e.at("setTollDataRs"))?;
+                x.encode_boxed(w).map_err(|e| e.at("setTollDataRs"))?;
             }
             Self::TransferChannelRq(x) => {
                 w.write_bit(false);
                 w.write_bits(6, 4);
-                x.encode(w).map_err(|e| e.at("transferChannelRq"))?;
+                x.encode_boxed(w).map_err(|e| e.at("transferChannelRq"))?;
             }
             Self::TransferChannelRs(x) => {
                 w.write_bit(false);
                 w.write_bits(7, 4);
-                x.encode(w).map_err(|e| e.at("transferChannelRs"))?;
+                x.encode_boxed(w).map_err(|e| e.at("transferChannelRs"))?;
             }
             Self::SetMMIRq(x) => {
                 w.write_bit(false);
                 w.write_bits(8, 4);
-                x.encode(w).map_err(|e| e.at("setMMIRq"))?;
+                x.encode_boxed(w).map_err(|e| e.at("setMMIRq"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -14339,7 +16239,14 @@ impl TransInfo {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -14350,16 +16257,16 @@ impl TransInfo {
         let start = r.position();
         let i = r.read_bits(4)?;
         match i {
-            0 => Ok(Self::GetTollDataRq((GetTollDataRq::decode(r)).map_err(|e| e.at("getTollDataRq"))?)),
-            1 => Ok(Self::GetTollDataRs((GetTollDataRs::decode(r)).map_err(|e| e.at("getTollDataRs"))?)),
-            2 => Ok(Self::GetSecureRq((GetSecureRq::decode(r)).map_err(|e| e.at("getSecureRq"))?)),
-            3 => Ok(Self::GetSecureRs((GetSecureRs::decode(r)).map_err(|e| e.at("getSecureRs"))?)),
-            4 => Ok(Self::SetTollDataRq((SetTollDataRq::decode(r)).map_err(|e| e.at("setTollDataRq"))?)),
-            5 => Ok(Self::SetTollDataRs((SetTollDataRs::decode(r)).map_err(|e| e.at("setTollDataRs"))?)),
-            6 => Ok(Self::TransferChannelRq((ChannelRq::decode(r)).map_err(|e| e.at("transferChannelRq"))?)),
-            7 => Ok(Self::TransferChannelRs((ChannelRs::decode(r)).map_err(|e| e.at("transferChannelRs"))?)),
-            8 => Ok(Self::SetMMIRq((SetMMIRq::decode(r)).map_err(|e| e.at("setMMIRq"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::GetTollDataRq((GetTollDataRq::decode_boxed(r)).map_err(|e| e.at("getTollDataRq"))?)),
+            1 => Ok(Self::GetTollDataRs((GetTollDataRs::decode_boxed(r)).map_err(|e| e.at("getTollDataRs"))?)),
+            2 => Ok(Self::GetSecureRq((GetSecureRq::decode_boxed(r)).map_err(|e| e.at("getSecureRq"))?)),
+            3 => Ok(Self::GetSecureRs((GetSecureRs::decode_boxed(r)).map_err(|e| e.at("getSecureRs"))?)),
+            4 => Ok(Self::SetTollDataRq((SetTollDataRq::decode_boxed(r)).map_err(|e| e.at("setTollDataRq"))?)),
+            5 => Ok(Self::SetTollDataRs((SetTollDataRs::decode_boxed(r)).map_err(|e| e.at("setTollDataRs"))?)),
+            6 => Ok(Self::TransferChannelRq((ChannelRq::decode_boxed(r)).map_err(|e| e.at("transferChannelRq"))?)),
+            7 => Ok(Self::TransferChannelRs((ChannelRs::decode_boxed(r)).map_err(|e| e.at("transferChannelRs"))?)),
+            8 => Ok(Self::SetMMIRq((SetMMIRq::decode_boxed(r)).map_err(|e| e.at("setMMIRq"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -14435,7 +16342,14 @@ pub enum ReturnStatus {
 
 impl ReturnStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::NoError => { w.write_bit(false); w.write_bits(0, 3); }
             Self::AccessDenied => { w.write_bit(false); w.write_bits(1, 3); }
@@ -14449,7 +16363,14 @@ impl ReturnStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -14465,7 +16386,7 @@ impl ReturnStatus {
             3 => Ok(Self::ComplexityLimitation),
             4 => Ok(Self::ProcessingFailure),
             5 => Ok(Self::Processing),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -14540,7 +16461,14 @@ pub enum LaneTypeAttributes {
 
 impl LaneTypeAttributes {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Vehicle(x) => {
                 w.write_bit(false);
@@ -14592,7 +16520,14 @@ impl LaneTypeAttributes {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -14611,7 +16546,7 @@ impl LaneTypeAttributes {
             5 => Ok(Self::Striping((r.bit_string(16, 16, false)).map_err(|e| e.at("striping"))?)),
             6 => Ok(Self::TrackedVehicle((r.bit_string(16, 16, false)).map_err(|e| e.at("trackedVehicle"))?)),
             7 => Ok(Self::Parking((r.bit_string(16, 16, false)).map_err(|e| e.at("parking"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -14674,7 +16609,14 @@ pub struct ConnectingLane {
 
 impl ConnectingLane {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.maneuver.is_some());
         w.write_bits(((self.lane) as i64 - (0)) as u64, 8);
         if let Some(x) = &self.maneuver {
@@ -14684,7 +16626,14 @@ impl ConnectingLane {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_maneuver = r.read_bit()?;
         let lane = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("lane"))?;
         let maneuver = if p_maneuver { Some((r.bit_string(12, 12, false)).map_err(|e| e.at("maneuver"))?) } else { None };
@@ -14735,44 +16684,55 @@ pub struct ConnectionEx {
 
 impl ConnectionEx {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.swl.is_some());
-        w.write_bit(self.connecting_lane.is_some());
-        w.write_bit(self.phase_id.is_some());
-        w.write_bit(self.turn_direction.is_some());
-        self.remote_intersection.encode(w).map_err(|e| e.at("remoteIntersection"))?;
+        w.write_bits((has_ext as u64) << 4 | (self.swl.is_some() as u64) << 3 | (self.connecting_lane.is_some() as u64) << 2 | (self.phase_id.is_some() as u64) << 1 | (self.turn_direction.is_some() as u64) << 0, 5);
+        self.remote_intersection.encode_boxed(w).map_err(|e| e.at("remoteIntersection"))?;
         if let Some(x) = &self.swl {
-            x.encode(w).map_err(|e| e.at("swl"))?;
+            x.encode_boxed(w).map_err(|e| e.at("swl"))?;
         }
         if let Some(x) = &self.connecting_lane {
             w.seq_len(x.len(), 1, 16, false, "ConnectionExConnectingLane").map_err(|e| e.at("connectingLane"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("connectingLane"))?;
+                item.encode_boxed(w).map_err(|e| e.at("connectingLane"))?;
             }
         }
         if let Some(x) = &self.phase_id {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
         }
         if let Some(x) = &self.turn_direction {
-            (*x).encode(w).map_err(|e| e.at("turn-direction"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("turn-direction"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_swl = r.read_bit()?;
-        let p_connecting_lane = r.read_bit()?;
-        let p_phase_id = r.read_bit()?;
-        let p_turn_direction = r.read_bit()?;
-        let remote_intersection = (NodeReferenceID::decode(r)).map_err(|e| e.at("remoteIntersection"))?;
-        let swl = if p_swl { Some((SignalWaitingLane::decode(r)).map_err(|e| e.at("swl"))?) } else { None };
-        let connecting_lane = if p_connecting_lane { Some((r.seq_len(1, 16, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ConnectingLaneEx::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("connectingLane"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_swl = flags >> 3 & 1 != 0;
+        let p_connecting_lane = flags >> 2 & 1 != 0;
+        let p_phase_id = flags >> 1 & 1 != 0;
+        let p_turn_direction = flags >> 0 & 1 != 0;
+        let remote_intersection = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("remoteIntersection"))?;
+        let swl = if p_swl { Some((SignalWaitingLane::decode_boxed(r)).map_err(|e| e.at("swl"))?) } else { None };
+        let connecting_lane = if p_connecting_lane { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ConnectingLaneEx::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("connectingLane"))?) } else { None };
         let phase_id = if p_phase_id { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("phaseId"))?) } else { None };
-        let turn_direction = if p_turn_direction { Some((Maneuver::decode(r)).map_err(|e| e.at("turn-direction"))?) } else { None };
+        let turn_direction = if p_turn_direction { Some((Maneuver::decode_boxed(r)).map_err(|e| e.at("turn-direction"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -14831,7 +16791,14 @@ pub struct STPoint {
 
 impl STPoint {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.s_axis) as i64 - (-1024)) as u64, 17);
@@ -14840,7 +16807,14 @@ impl STPoint {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let s_axis = (r.read_bits(17).map(|x| (x as i64 + (-1024)) as i32)).map_err(|e| e.at("s-axis"))?;
         let t_axis = (r.read_bits(16).map(|x| (x as i64 + (-32768)) as i16)).map_err(|e| e.at("t-axis"))?;
@@ -14893,16 +16867,30 @@ pub struct LaneLineType {
 
 impl LaneLineType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        self.left_lane_line.encode(w).map_err(|e| e.at("leftLaneLine"))?;
-        self.right_lane_line.encode(w).map_err(|e| e.at("rightLaneLine"))?;
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        self.left_lane_line.encode_boxed(w).map_err(|e| e.at("leftLaneLine"))?;
+        self.right_lane_line.encode_boxed(w).map_err(|e| e.at("rightLaneLine"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let left_lane_line = (DottedSolidMarkingLineType::decode(r)).map_err(|e| e.at("leftLaneLine"))?;
-        let right_lane_line = (DottedSolidMarkingLineType::decode(r)).map_err(|e| e.at("rightLaneLine"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let left_lane_line = (DottedSolidMarkingLineType::decode_boxed(r)).map_err(|e| e.at("leftLaneLine"))?;
+        let right_lane_line = (DottedSolidMarkingLineType::decode_boxed(r)).map_err(|e| e.at("rightLaneLine"))?;
         Ok(Self { left_lane_line, right_lane_line })
     }
 
@@ -14954,12 +16942,15 @@ pub struct TimeCountingDown {
 
 impl TimeCountingDown {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.min_end_time.is_some());
-        w.write_bit(self.max_end_time.is_some());
-        w.write_bit(self.time_confidence.is_some());
-        w.write_bit(self.next_start_time.is_some());
-        w.write_bit(self.next_duration.is_some());
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.min_end_time.is_some() as u64) << 4 | (self.max_end_time.is_some() as u64) << 3 | (self.time_confidence.is_some() as u64) << 2 | (self.next_start_time.is_some() as u64) << 1 | (self.next_duration.is_some() as u64) << 0, 5);
         w.write_bits(((self.start_time) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.min_end_time {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
@@ -14981,12 +16972,20 @@ impl TimeCountingDown {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_min_end_time = r.read_bit()?;
-        let p_max_end_time = r.read_bit()?;
-        let p_time_confidence = r.read_bit()?;
-        let p_next_start_time = r.read_bit()?;
-        let p_next_duration = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let p_min_end_time = flags >> 4 & 1 != 0;
+        let p_max_end_time = flags >> 3 & 1 != 0;
+        let p_time_confidence = flags >> 2 & 1 != 0;
+        let p_next_start_time = flags >> 1 & 1 != 0;
+        let p_next_duration = flags >> 0 & 1 != 0;
         let start_time = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("startTime"))?;
         let min_end_time = if p_min_end_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("minEndTime"))?) } else { None };
         let max_end_time = if p_max_end_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("maxEndTime"))?) } else { None };
@@ -15060,12 +17059,15 @@ pub struct UTCTiming {
 
 impl UTCTiming {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.min_end_utc_time.is_some());
-        w.write_bit(self.max_end_utc_time.is_some());
-        w.write_bit(self.time_confidence.is_some());
-        w.write_bit(self.next_start_utc_time.is_some());
-        w.write_bit(self.next_end_utc_time.is_some());
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.min_end_utc_time.is_some() as u64) << 4 | (self.max_end_utc_time.is_some() as u64) << 3 | (self.time_confidence.is_some() as u64) << 2 | (self.next_start_utc_time.is_some() as u64) << 1 | (self.next_end_utc_time.is_some() as u64) << 0, 5);
         w.write_bits(((self.start_utc_time) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.min_end_utc_time {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
@@ -15087,12 +17089,20 @@ impl UTCTiming {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_min_end_utc_time = r.read_bit()?;
-        let p_max_end_utc_time = r.read_bit()?;
-        let p_time_confidence = r.read_bit()?;
-        let p_next_start_utc_time = r.read_bit()?;
-        let p_next_end_utc_time = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let p_min_end_utc_time = flags >> 4 & 1 != 0;
+        let p_max_end_utc_time = flags >> 3 & 1 != 0;
+        let p_time_confidence = flags >> 2 & 1 != 0;
+        let p_next_start_utc_time = flags >> 1 & 1 != 0;
+        let p_next_end_utc_time = flags >> 0 & 1 != 0;
         let start_utc_time = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("startUTCTime"))?;
         let min_end_utc_time = if p_min_end_utc_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("minEndUTCTime"))?) } else { None };
         let max_end_utc_time = if p_max_end_utc_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("maxEndUTCTime"))?) } else { None };
@@ -15158,7 +17168,14 @@ pub struct Attitude {
 
 impl Attitude {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.pitch) as i64 - (-7200)) as u64, 14);
         w.write_bits(((self.roll) as i64 - (-7200)) as u64, 14);
         w.write_bits(((self.yaw) as i64 - (-14400)) as u64, 15);
@@ -15166,7 +17183,14 @@ impl Attitude {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let pitch = (r.read_bits(14).map(|x| (x as i64 + (-7200)) as i16)).map_err(|e| e.at("pitch"))?;
         let roll = (r.read_bits(14).map(|x| (x as i64 + (-7200)) as i16)).map_err(|e| e.at("roll"))?;
         let yaw = (r.read_bits(15).map(|x| (x as i64 + (-14400)) as i16)).map_err(|e| e.at("yaw"))?;
@@ -15216,18 +17240,32 @@ pub struct AttitudeConfidence {
 
 impl AttitudeConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        self.pitch_confidence.encode(w).map_err(|e| e.at("pitchConfidence"))?;
-        self.roll_rate_confidence.encode(w).map_err(|e| e.at("rollRateConfidence"))?;
-        self.yaw_rate.encode(w).map_err(|e| e.at("yawRate"))?;
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        self.pitch_confidence.encode_boxed(w).map_err(|e| e.at("pitchConfidence"))?;
+        self.roll_rate_confidence.encode_boxed(w).map_err(|e| e.at("rollRateConfidence"))?;
+        self.yaw_rate.encode_boxed(w).map_err(|e| e.at("yawRate"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let pitch_confidence = (HeadingConfidence::decode(r)).map_err(|e| e.at("pitchConfidence"))?;
-        let roll_rate_confidence = (HeadingConfidence::decode(r)).map_err(|e| e.at("rollRateConfidence"))?;
-        let yaw_rate = (HeadingConfidence::decode(r)).map_err(|e| e.at("yawRate"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let pitch_confidence = (HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("pitchConfidence"))?;
+        let roll_rate_confidence = (HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("rollRateConfidence"))?;
+        let yaw_rate = (HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("yawRate"))?;
         Ok(Self { pitch_confidence, roll_rate_confidence, yaw_rate })
     }
 
@@ -15274,7 +17312,14 @@ pub struct AngularVelocity {
 
 impl AngularVelocity {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.pitch_rate) as i64 - (-32767)) as u64, 16);
         w.write_bits(((self.roll_rate) as i64 - (-32767)) as u64, 16);
         w.write_bits(((self.yaw_rate) as i64 - (-32767)) as u64, 16);
@@ -15282,7 +17327,14 @@ impl AngularVelocity {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let pitch_rate = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("pitchRate"))?;
         let roll_rate = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("rollRate"))?;
         let yaw_rate = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("yawRate"))?;
@@ -15332,18 +17384,32 @@ pub struct AngularVelocityConfidence {
 
 impl AngularVelocityConfidence {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        self.pitch_rate.encode(w).map_err(|e| e.at("pitchRate"))?;
-        self.roll_rate.encode(w).map_err(|e| e.at("rollRate"))?;
-        self.yaw_rate.encode(w).map_err(|e| e.at("yawRate"))?;
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        self.pitch_rate.encode_boxed(w).map_err(|e| e.at("pitchRate"))?;
+        self.roll_rate.encode_boxed(w).map_err(|e| e.at("rollRate"))?;
+        self.yaw_rate.encode_boxed(w).map_err(|e| e.at("yawRate"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let pitch_rate = (AngularVConfidence::decode(r)).map_err(|e| e.at("pitchRate"))?;
-        let roll_rate = (AngularVConfidence::decode(r)).map_err(|e| e.at("rollRate"))?;
-        let yaw_rate = (AngularVConfidence::decode(r)).map_err(|e| e.at("yawRate"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let pitch_rate = (AngularVConfidence::decode_boxed(r)).map_err(|e| e.at("pitchRate"))?;
+        let roll_rate = (AngularVConfidence::decode_boxed(r)).map_err(|e| e.at("rollRate"))?;
+        let yaw_rate = (AngularVConfidence::decode_boxed(r)).map_err(|e| e.at("yawRate"))?;
         Ok(Self { pitch_rate, roll_rate, yaw_rate })
     }
 
@@ -15390,20 +17456,34 @@ pub struct ReqLaneChange {
 
 impl ReqLaneChange {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.upstream_node.encode(w).map_err(|e| e.at("upstreamNode"))?;
-        self.downstream_node.encode(w).map_err(|e| e.at("downstreamNode"))?;
+        self.upstream_node.encode_boxed(w).map_err(|e| e.at("upstreamNode"))?;
+        self.downstream_node.encode_boxed(w).map_err(|e| e.at("downstreamNode"))?;
         w.write_bits(((self.target_lane) as i64 - (0)) as u64, 8);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let upstream_node = (NodeReferenceID::decode(r)).map_err(|e| e.at("upstreamNode"))?;
-        let downstream_node = (NodeReferenceID::decode(r)).map_err(|e| e.at("downstreamNode"))?;
+        let upstream_node = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("upstreamNode"))?;
+        let downstream_node = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("downstreamNode"))?;
         let target_lane = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("targetLane"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -15465,39 +17545,51 @@ pub struct ReqClearTheWay {
 
 impl ReqClearTheWay {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.related_path.is_some());
-        w.write_bit(self.t_begin.is_some());
-        w.write_bit(self.t_end.is_some());
-        self.upstream_node.encode(w).map_err(|e| e.at("upstreamNode"))?;
-        self.downstream_node.encode(w).map_err(|e| e.at("downstreamNode"))?;
+        w.write_bits((has_ext as u64) << 3 | (self.related_path.is_some() as u64) << 2 | (self.t_begin.is_some() as u64) << 1 | (self.t_end.is_some() as u64) << 0, 4);
+        self.upstream_node.encode_boxed(w).map_err(|e| e.at("upstreamNode"))?;
+        self.downstream_node.encode_boxed(w).map_err(|e| e.at("downstreamNode"))?;
         w.write_bits(((self.target_lane) as i64 - (0)) as u64, 8);
         if let Some(x) = &self.related_path {
-            x.encode(w).map_err(|e| e.at("relatedPath"))?;
+            x.encode_boxed(w).map_err(|e| e.at("relatedPath"))?;
         }
         if let Some(x) = &self.t_begin {
-            x.encode(w).map_err(|e| e.at("tBegin"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tBegin"))?;
         }
         if let Some(x) = &self.t_end {
-            x.encode(w).map_err(|e| e.at("tEnd"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tEnd"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_related_path = r.read_bit()?;
-        let p_t_begin = r.read_bit()?;
-        let p_t_end = r.read_bit()?;
-        let upstream_node = (NodeReferenceID::decode(r)).map_err(|e| e.at("upstreamNode"))?;
-        let downstream_node = (NodeReferenceID::decode(r)).map_err(|e| e.at("downstreamNode"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_related_path = flags >> 2 & 1 != 0;
+        let p_t_begin = flags >> 1 & 1 != 0;
+        let p_t_end = flags >> 0 & 1 != 0;
+        let upstream_node = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("upstreamNode"))?;
+        let downstream_node = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("downstreamNode"))?;
         let target_lane = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("targetLane"))?;
-        let related_path = if p_related_path { Some((ReferencePath::decode(r)).map_err(|e| e.at("relatedPath"))?) } else { None };
-        let t_begin = if p_t_begin { Some((DDateTime::decode(r)).map_err(|e| e.at("tBegin"))?) } else { None };
-        let t_end = if p_t_end { Some((DDateTime::decode(r)).map_err(|e| e.at("tEnd"))?) } else { None };
+        let related_path = if p_related_path { Some((ReferencePath::decode_boxed(r)).map_err(|e| e.at("relatedPath"))?) } else { None };
+        let t_begin = if p_t_begin { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("tBegin"))?) } else { None };
+        let t_end = if p_t_end { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("tEnd"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -15563,13 +17655,18 @@ pub struct ReqSignalPriority {
 
 impl ReqSignalPriority {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.estimated_arrival_time.is_some());
-        w.write_bit(self.distance2_intersection.is_some());
-        self.intersection_id.encode(w).map_err(|e| e.at("intersectionId"))?;
-        self.required_mov.encode(w).map_err(|e| e.at("requiredMov"))?;
+        w.write_bits((has_ext as u64) << 2 | (self.estimated_arrival_time.is_some() as u64) << 1 | (self.distance2_intersection.is_some() as u64) << 0, 3);
+        self.intersection_id.encode_boxed(w).map_err(|e| e.at("intersectionId"))?;
+        self.required_mov.encode_boxed(w).map_err(|e| e.at("requiredMov"))?;
         if let Some(x) = &self.estimated_arrival_time {
             w.write_bits((((*x)) as i64 - (1)) as u64, 16);
         }
@@ -15580,12 +17677,20 @@ impl ReqSignalPriority {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_estimated_arrival_time = r.read_bit()?;
-        let p_distance2_intersection = r.read_bit()?;
-        let intersection_id = (NodeReferenceID::decode(r)).map_err(|e| e.at("intersectionId"))?;
-        let required_mov = (MovementEx::decode(r)).map_err(|e| e.at("requiredMov"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_estimated_arrival_time = flags >> 1 & 1 != 0;
+        let p_distance2_intersection = flags >> 0 & 1 != 0;
+        let intersection_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("intersectionId"))?;
+        let required_mov = (MovementEx::decode_boxed(r)).map_err(|e| e.at("requiredMov"))?;
         let estimated_arrival_time = if p_estimated_arrival_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("estimatedArrivalTime"))?) } else { None };
         let distance2_intersection = if p_distance2_intersection { Some((r.read_bits(14).map(|x| x as u16)).map_err(|e| e.at("distance2Intersection"))?) } else { None };
         if has_ext {
@@ -15641,20 +17746,34 @@ pub struct ReqSensorSharing {
 
 impl ReqSensorSharing {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.seq_len(self.detect_area.len(), 1, 8, false, "ReferencePathList").map_err(|e| e.at("detectArea"))?;
         for item in self.detect_area.iter() {
-            item.encode(w).map_err(|e| e.at("detectArea"))?;
+            item.encode_boxed(w).map_err(|e| e.at("detectArea"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let detect_area = (r.seq_len(1, 8, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("detectArea"))?;
+        let detect_area = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("detectArea"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -15705,12 +17824,17 @@ pub struct ReqParkingArea {
 
 impl ReqParkingArea {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.parking_type.is_some());
-        w.write_bit(self.expected_parking_slot_id.is_some());
-        self.vehicle_class.encode(w).map_err(|e| e.at("vehicleClass"))?;
+        w.write_bits((has_ext as u64) << 2 | (self.parking_type.is_some() as u64) << 1 | (self.expected_parking_slot_id.is_some() as u64) << 0, 3);
+        self.vehicle_class.encode_boxed(w).map_err(|e| e.at("vehicleClass"))?;
         w.bit_string(&self.req, 12, 12, true, "ParkingRequest").map_err(|e| e.at("req"))?;
         if let Some(x) = &self.parking_type {
             w.bit_string(&(*x), 10, 10, true, "ParkingType").map_err(|e| e.at("parkingType"))?;
@@ -15722,11 +17846,19 @@ impl ReqParkingArea {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_parking_type = r.read_bit()?;
-        let p_expected_parking_slot_id = r.read_bit()?;
-        let vehicle_class = (VehicleClassification::decode(r)).map_err(|e| e.at("vehicleClass"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_parking_type = flags >> 1 & 1 != 0;
+        let p_expected_parking_slot_id = flags >> 0 & 1 != 0;
+        let vehicle_class = (VehicleClassification::decode_boxed(r)).map_err(|e| e.at("vehicleClass"))?;
         let req = (r.bit_string(12, 12, true)).map_err(|e| e.at("req"))?;
         let parking_type = if p_parking_type { Some((r.bit_string(10, 10, true)).map_err(|e| e.at("parkingType"))?) } else { None };
         let expected_parking_slot_id = if p_expected_parking_slot_id { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("expectedParkingSlotID"))?) } else { None };
@@ -15787,18 +17919,32 @@ pub struct ParkingSlotPosition {
 
 impl ParkingSlotPosition {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        self.top_left.encode(w).map_err(|e| e.at("topLeft"))?;
-        self.top_right.encode(w).map_err(|e| e.at("topRight"))?;
-        self.bottom_left.encode(w).map_err(|e| e.at("bottomLeft"))?;
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        self.top_left.encode_boxed(w).map_err(|e| e.at("topLeft"))?;
+        self.top_right.encode_boxed(w).map_err(|e| e.at("topRight"))?;
+        self.bottom_left.encode_boxed(w).map_err(|e| e.at("bottomLeft"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let top_left = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("topLeft"))?;
-        let top_right = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("topRight"))?;
-        let bottom_left = (PositionOffsetLLV::decode(r)).map_err(|e| e.at("bottomLeft"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let top_left = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("topLeft"))?;
+        let top_right = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("topRight"))?;
+        let bottom_left = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("bottomLeft"))?;
         Ok(Self { top_left, top_right, bottom_left })
     }
 
@@ -15849,7 +17995,14 @@ pub enum SlotStatus {
 
 impl SlotStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
             Self::Available => { w.write_bit(false); w.write_bits(1, 2); }
@@ -15861,7 +18014,14 @@ impl SlotStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -15875,7 +18035,7 @@ impl SlotStatus {
             1 => Ok(Self::Available),
             2 => Ok(Self::Occupied),
             3 => Ok(Self::Reserved),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -15936,7 +18096,14 @@ pub enum ParkingSpaceTheta {
 
 impl ParkingSpaceTheta {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
             Self::Vertical => { w.write_bit(false); w.write_bits(1, 2); }
@@ -15948,7 +18115,14 @@ impl ParkingSpaceTheta {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -15962,7 +18136,7 @@ impl ParkingSpaceTheta {
             1 => Ok(Self::Vertical),
             2 => Ok(Self::Side),
             3 => Ok(Self::Oblique),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -16023,7 +18197,14 @@ pub enum ParkingLock {
 
 impl ParkingLock {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
             Self::Nolock => { w.write_bit(false); w.write_bits(1, 2); }
@@ -16035,7 +18216,14 @@ impl ParkingLock {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -16049,7 +18237,7 @@ impl ParkingLock {
             1 => Ok(Self::Nolock),
             2 => Ok(Self::Locked),
             3 => Ok(Self::Unlocked),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -16104,11 +18292,18 @@ pub enum PaymentInfo {
 
 impl PaymentInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::PaymentInfoType1(x) => {
                 w.write_bit(false);
-                x.encode(w).map_err(|e| e.at("paymentInfoType1"))?;
+                x.encode_boxed(w).map_err(|e| e.at("paymentInfoType1"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -16120,7 +18315,14 @@ impl PaymentInfo {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -16131,8 +18333,8 @@ impl PaymentInfo {
         let start = r.position();
         let i = 0u64;
         match i {
-            0 => Ok(Self::PaymentInfoType1((PaymentInfoType1::decode(r)).map_err(|e| e.at("paymentInfoType1"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::PaymentInfoType1((PaymentInfoType1::decode_boxed(r)).map_err(|e| e.at("paymentInfoType1"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -16178,7 +18380,14 @@ pub enum OBUType {
 
 impl OBUType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::OemObu => { w.write_bit(false); w.write_bits(0, 2); }
             Self::AftermarketObu => { w.write_bit(false); w.write_bits(1, 2); }
@@ -16189,7 +18398,14 @@ impl OBUType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -16202,7 +18418,7 @@ impl OBUType {
             0 => Ok(Self::OemObu),
             1 => Ok(Self::AftermarketObu),
             2 => Ok(Self::MobilePhone),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -16256,14 +18472,18 @@ pub struct OBUMotionStatus {
 
 impl OBUMotionStatus {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.pos.is_some());
-        w.write_bit(self.heading.is_some());
-        w.write_bit(self.speed.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.pos.is_some() as u64) << 2 | (self.heading.is_some() as u64) << 1 | (self.speed.is_some() as u64) << 0, 4);
         if let Some(x) = &self.pos {
-            x.encode(w).map_err(|e| e.at("pos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("pos"))?;
         }
         if let Some(x) = &self.heading {
             w.write_bits((((*x)) as i64 - (0)) as u64, 15);
@@ -16275,12 +18495,20 @@ impl OBUMotionStatus {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_pos = r.read_bit()?;
-        let p_heading = r.read_bit()?;
-        let p_speed = r.read_bit()?;
-        let pos = if p_pos { Some((Position3D::decode(r)).map_err(|e| e.at("pos"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_pos = flags >> 2 & 1 != 0;
+        let p_heading = flags >> 1 & 1 != 0;
+        let p_speed = flags >> 0 & 1 != 0;
+        let pos = if p_pos { Some((Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?) } else { None };
         let heading = if p_heading { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
         if has_ext {
@@ -16335,11 +18563,18 @@ pub enum OBUPaymentInfo {
 
 impl OBUPaymentInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::ObuPaymentInfoType1(x) => {
                 w.write_bit(false);
-                x.encode(w).map_err(|e| e.at("obuPaymentInfoType1"))?;
+                x.encode_boxed(w).map_err(|e| e.at("obuPaymentInfoType1"))?;
             }
             Self::UnknownExtension(i, body) => {
                 w.write_bit(true);
@@ -16351,7 +18586,14 @@ impl OBUPaymentInfo {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
             let mut sub = r.open_type()?;
@@ -16362,8 +18604,8 @@ impl OBUPaymentInfo {
         let start = r.position();
         let i = 0u64;
         match i {
-            0 => Ok(Self::ObuPaymentInfoType1((OBUPaymentInfoType1::decode(r)).map_err(|e| e.at("obuPaymentInfoType1"))?)),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i))),
+            0 => Ok(Self::ObuPaymentInfoType1((OBUPaymentInfoType1::decode_boxed(r)).map_err(|e| e.at("obuPaymentInfoType1"))?)),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadChoiceIndex(i)))),
         }
     }
 
@@ -16407,14 +18649,19 @@ pub struct GetTollDataRq {
 
 impl GetTollDataRq {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.toll_info.is_some());
-        w.write_bit(self.key_id_for_ac.is_some());
-        self.vehicle_info.encode(w).map_err(|e| e.at("vehicleInfo"))?;
+        w.write_bits((has_ext as u64) << 2 | (self.toll_info.is_some() as u64) << 1 | (self.key_id_for_ac.is_some() as u64) << 0, 3);
+        self.vehicle_info.encode_boxed(w).map_err(|e| e.at("vehicleInfo"))?;
         if let Some(x) = &self.toll_info {
-            x.encode(w).map_err(|e| e.at("tollInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tollInfo"))?;
         }
         if let Some(x) = &self.key_id_for_ac {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
@@ -16423,12 +18670,20 @@ impl GetTollDataRq {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_toll_info = r.read_bit()?;
-        let p_key_id_for_ac = r.read_bit()?;
-        let vehicle_info = (RangeOfFile::decode(r)).map_err(|e| e.at("vehicleInfo"))?;
-        let toll_info = if p_toll_info { Some((RangeOfFile::decode(r)).map_err(|e| e.at("tollInfo"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_toll_info = flags >> 1 & 1 != 0;
+        let p_key_id_for_ac = flags >> 0 & 1 != 0;
+        let vehicle_info = (RangeOfFile::decode_boxed(r)).map_err(|e| e.at("vehicleInfo"))?;
+        let toll_info = if p_toll_info { Some((RangeOfFile::decode_boxed(r)).map_err(|e| e.at("tollInfo"))?) } else { None };
         let key_id_for_ac = if p_key_id_for_ac { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("keyIdForAC"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -16482,10 +18737,16 @@ pub struct GetTollDataRs {
 
 impl GetTollDataRs {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.toll_info.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.toll_info.is_some() as u64) << 0, 2);
         w.write_bytes(&self.vehicle_info[..]);
         if let Some(x) = &self.toll_info {
             w.write_bytes(&x[..]);
@@ -16494,9 +18755,17 @@ impl GetTollDataRs {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_toll_info = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_toll_info = flags >> 0 & 1 != 0;
         let vehicle_info = (r.read_array::<127>()).map_err(|e| e.at("vehicleInfo"))?;
         let toll_info = if p_toll_info { Some((r.read_array::<127>()).map_err(|e| e.at("tollInfo"))?) } else { None };
         if has_ext {
@@ -16552,11 +18821,17 @@ pub struct GetSecureRq {
 
 impl GetSecureRq {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.key_id_for_encrypt.is_some());
-        self.vehicle_info.encode(w).map_err(|e| e.at("vehicleInfo"))?;
+        w.write_bits((has_ext as u64) << 1 | (self.key_id_for_encrypt.is_some() as u64) << 0, 2);
+        self.vehicle_info.encode_boxed(w).map_err(|e| e.at("vehicleInfo"))?;
         w.write_bytes(&self.rnd_rsu_for_authen[..]);
         w.write_bits(((self.key_id_for_authen) as i64 - (0)) as u64, 8);
         if let Some(x) = &self.key_id_for_encrypt {
@@ -16566,10 +18841,18 @@ impl GetSecureRq {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_key_id_for_encrypt = r.read_bit()?;
-        let vehicle_info = (RangeOfFile::decode(r)).map_err(|e| e.at("vehicleInfo"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_key_id_for_encrypt = flags >> 0 & 1 != 0;
+        let vehicle_info = (RangeOfFile::decode_boxed(r)).map_err(|e| e.at("vehicleInfo"))?;
         let rnd_rsu_for_authen = (r.read_array::<8>()).map_err(|e| e.at("rndRsuForAuthen"))?;
         let key_id_for_authen = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("keyIdForAuthen"))?;
         let key_id_for_encrypt = if p_key_id_for_encrypt { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("keyIdForEncrypt"))?) } else { None };
@@ -16628,18 +18911,32 @@ pub struct GetSecureRs {
 
 impl GetSecureRs {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.file.encode(w).map_err(|e| e.at("file"))?;
+        self.file.encode_boxed(w).map_err(|e| e.at("file"))?;
         w.write_bytes(&self.authenticator[..]);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let file = (RangeOfFile::decode(r)).map_err(|e| e.at("file"))?;
+        let file = (RangeOfFile::decode_boxed(r)).map_err(|e| e.at("file"))?;
         let authenticator = (r.read_array::<8>()).map_err(|e| e.at("authenticator"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -16696,25 +18993,27 @@ pub struct SetTollDataRq {
 
 impl SetTollDataRq {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.rnd_rsu.is_some());
-        w.write_bit(self.trans_para.is_some());
-        w.write_bit(self.toll_info.is_some());
-        w.write_bit(self.tolling_pos.is_some());
-        w.write_bit(self.key_id_for_authen.is_some());
+        w.write_bits((has_ext as u64) << 5 | (self.rnd_rsu.is_some() as u64) << 4 | (self.trans_para.is_some() as u64) << 3 | (self.toll_info.is_some() as u64) << 2 | (self.tolling_pos.is_some() as u64) << 1 | (self.key_id_for_authen.is_some() as u64) << 0, 6);
         if let Some(x) = &self.rnd_rsu {
             w.write_bytes(&x[..]);
         }
         if let Some(x) = &self.trans_para {
-            x.encode(w).map_err(|e| e.at("transPara"))?;
+            x.encode_boxed(w).map_err(|e| e.at("transPara"))?;
         }
         if let Some(x) = &self.toll_info {
-            x.encode(w).map_err(|e| e.at("tollInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tollInfo"))?;
         }
         if let Some(x) = &self.tolling_pos {
-            x.encode(w).map_err(|e| e.at("tollingPos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tollingPos"))?;
         }
         if let Some(x) = &self.key_id_for_authen {
             w.write_bits((((*x)) as i64 - (0)) as u64, 8);
@@ -16723,17 +19022,25 @@ impl SetTollDataRq {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_rnd_rsu = r.read_bit()?;
-        let p_trans_para = r.read_bit()?;
-        let p_toll_info = r.read_bit()?;
-        let p_tolling_pos = r.read_bit()?;
-        let p_key_id_for_authen = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(6)?;
+        let has_ext = flags >> 5 & 1 != 0;
+        let p_rnd_rsu = flags >> 4 & 1 != 0;
+        let p_trans_para = flags >> 3 & 1 != 0;
+        let p_toll_info = flags >> 2 & 1 != 0;
+        let p_tolling_pos = flags >> 1 & 1 != 0;
+        let p_key_id_for_authen = flags >> 0 & 1 != 0;
         let rnd_rsu = if p_rnd_rsu { Some((r.read_array::<8>()).map_err(|e| e.at("rndRSU"))?) } else { None };
-        let trans_para = if p_trans_para { Some((TransPara::decode(r)).map_err(|e| e.at("transPara"))?) } else { None };
-        let toll_info = if p_toll_info { Some((PartOfFile::decode(r)).map_err(|e| e.at("tollInfo"))?) } else { None };
-        let tolling_pos = if p_tolling_pos { Some((TollingPos::decode(r)).map_err(|e| e.at("tollingPos"))?) } else { None };
+        let trans_para = if p_trans_para { Some((TransPara::decode_boxed(r)).map_err(|e| e.at("transPara"))?) } else { None };
+        let toll_info = if p_toll_info { Some((PartOfFile::decode_boxed(r)).map_err(|e| e.at("tollInfo"))?) } else { None };
+        let tolling_pos = if p_tolling_pos { Some((TollingPos::decode_boxed(r)).map_err(|e| e.at("tollingPos"))?) } else { None };
         let key_id_for_authen = if p_key_id_for_authen { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("keyIdForAuthen"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -16797,13 +19104,16 @@ pub struct SetTollDataRs {
 
 impl SetTollDataRs {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.tac_info.is_some());
-        w.write_bit(self.authenticator.is_some());
-        w.write_bit(self.account_info.is_some());
-        w.write_bit(self.trans_credential.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.tac_info.is_some() as u64) << 3 | (self.authenticator.is_some() as u64) << 2 | (self.account_info.is_some() as u64) << 1 | (self.trans_credential.is_some() as u64) << 0, 5);
         if let Some(x) = &self.tac_info {
             w.write_bytes(&x[..]);
         }
@@ -16811,25 +19121,33 @@ impl SetTollDataRs {
             w.write_bytes(&x[..]);
         }
         if let Some(x) = &self.account_info {
-            x.encode(w).map_err(|e| e.at("accountInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("accountInfo"))?;
         }
         if let Some(x) = &self.trans_credential {
-            x.encode(w).map_err(|e| e.at("transCredential"))?;
+            x.encode_boxed(w).map_err(|e| e.at("transCredential"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_tac_info = r.read_bit()?;
-        let p_authenticator = r.read_bit()?;
-        let p_account_info = r.read_bit()?;
-        let p_trans_credential = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_tac_info = flags >> 3 & 1 != 0;
+        let p_authenticator = flags >> 2 & 1 != 0;
+        let p_account_info = flags >> 1 & 1 != 0;
+        let p_trans_credential = flags >> 0 & 1 != 0;
         let tac_info = if p_tac_info { Some((r.read_array::<4>()).map_err(|e| e.at("tacInfo"))?) } else { None };
         let authenticator = if p_authenticator { Some((r.read_array::<8>()).map_err(|e| e.at("authenticator"))?) } else { None };
-        let account_info = if p_account_info { Some((AccountInfo::decode(r)).map_err(|e| e.at("accountInfo"))?) } else { None };
-        let trans_credential = if p_trans_credential { Some((TransCredential::decode(r)).map_err(|e| e.at("transCredential"))?) } else { None };
+        let account_info = if p_account_info { Some((AccountInfo::decode_boxed(r)).map_err(|e| e.at("accountInfo"))?) } else { None };
+        let trans_credential = if p_trans_credential { Some((TransCredential::decode_boxed(r)).map_err(|e| e.at("transCredential"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -16885,10 +19203,17 @@ pub struct ChannelRq {
 
 impl ChannelRq {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.channelid.encode(w).map_err(|e| e.at("channelid"))?;
+        self.channelid.encode_boxed(w).map_err(|e| e.at("channelid"))?;
         w.seq_len(self.apdu.len(), 0, 65536, false, "ApduList").map_err(|e| e.at("apdu"))?;
         for item in self.apdu.iter() {
             w.write_bytes(&item[..]);
@@ -16897,10 +19222,17 @@ impl ChannelRq {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let channelid = (ChannelID::decode(r)).map_err(|e| e.at("channelid"))?;
-        let apdu = (r.seq_len(0, 65536, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_array::<127>()).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("apdu"))?;
+        let channelid = (ChannelID::decode_boxed(r)).map_err(|e| e.at("channelid"))?;
+        let apdu = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(0, 65536, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_array::<127>()).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("apdu"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -16950,10 +19282,17 @@ pub struct ChannelRs {
 
 impl ChannelRs {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.channelid.encode(w).map_err(|e| e.at("channelid"))?;
+        self.channelid.encode_boxed(w).map_err(|e| e.at("channelid"))?;
         w.seq_len(self.apdu.len(), 0, 65536, false, "ApduList").map_err(|e| e.at("apdu"))?;
         for item in self.apdu.iter() {
             w.write_bytes(&item[..]);
@@ -16962,10 +19301,17 @@ impl ChannelRs {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let channelid = (ChannelID::decode(r)).map_err(|e| e.at("channelid"))?;
-        let apdu = (r.seq_len(0, 65536, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_array::<127>()).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("apdu"))?;
+        let channelid = (ChannelID::decode_boxed(r)).map_err(|e| e.at("channelid"))?;
+        let apdu = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(0, 65536, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_array::<127>()).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("apdu"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -17013,17 +19359,31 @@ pub struct SetMMIRq {
 
 impl SetMMIRq {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        self.toll.encode(w).map_err(|e| e.at("toll"))?;
+        self.toll.encode_boxed(w).map_err(|e| e.at("toll"))?;
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let toll = (TollResult::decode(r)).map_err(|e| e.at("toll"))?;
+        let toll = (TollResult::decode_boxed(r)).map_err(|e| e.at("toll"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -17072,12 +19432,19 @@ pub struct SignalWaitingLane {
 
 impl SignalWaitingLane {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.allowed_phase_ids.is_some());
         w.write_bits(((self.lane_width) as i64 - (0)) as u64, 15);
         w.seq_len(self.points.len(), 2, 31, false, "PointList").map_err(|e| e.at("points"))?;
         for item in self.points.iter() {
-            item.encode(w).map_err(|e| e.at("points"))?;
+            item.encode_boxed(w).map_err(|e| e.at("points"))?;
         }
         if let Some(x) = &self.allowed_phase_ids {
             w.seq_len(x.len(), 1, 7, false, "SignalWaitingLaneAllowedPhaseIds").map_err(|e| e.at("allowedPhaseIds"))?;
@@ -17089,11 +19456,18 @@ impl SignalWaitingLane {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_allowed_phase_ids = r.read_bit()?;
         let lane_width = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("laneWidth"))?;
-        let points = (r.seq_len(2, 31, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("points"))?;
-        let allowed_phase_ids = if p_allowed_phase_ids { Some((r.seq_len(1, 7, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("allowedPhaseIds"))?) } else { None };
+        let points = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("points"))?;
+        let allowed_phase_ids = if p_allowed_phase_ids { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 7, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("allowedPhaseIds"))?) } else { None };
         Ok(Self { lane_width, points, allowed_phase_ids })
     }
 
@@ -17144,10 +19518,15 @@ pub struct ConnectingLaneEx {
 
 impl ConnectingLaneEx {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
-        w.write_bit(self.connecting_lane_width.is_some());
-        w.write_bit(self.connecting_lane_points.is_some());
-        w.write_bit(self.isolated_connecting_lane.is_some());
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
+        w.write_bits((self.connecting_lane_width.is_some() as u64) << 2 | (self.connecting_lane_points.is_some() as u64) << 1 | (self.isolated_connecting_lane.is_some() as u64) << 0, 3);
         w.write_bits(((self.target_section) as i64 - (1)) as u64, 6);
         w.write_bits(((self.target_lane) as i64 - (-31)) as u64, 6);
         if let Some(x) = &self.connecting_lane_width {
@@ -17156,7 +19535,7 @@ impl ConnectingLaneEx {
         if let Some(x) = &self.connecting_lane_points {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("connectingLanePoints"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("connectingLanePoints"))?;
+                item.encode_boxed(w).map_err(|e| e.at("connectingLanePoints"))?;
             }
         }
         if let Some(x) = &self.isolated_connecting_lane {
@@ -17166,14 +19545,22 @@ impl ConnectingLaneEx {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let p_connecting_lane_width = r.read_bit()?;
-        let p_connecting_lane_points = r.read_bit()?;
-        let p_isolated_connecting_lane = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let p_connecting_lane_width = flags >> 2 & 1 != 0;
+        let p_connecting_lane_points = flags >> 1 & 1 != 0;
+        let p_isolated_connecting_lane = flags >> 0 & 1 != 0;
         let target_section = (r.read_bits(6).map(|x| (x as i64 + (1)) as u8)).map_err(|e| e.at("target-section"))?;
         let target_lane = (r.read_bits(6).map(|x| (x as i64 + (-31)) as i8)).map_err(|e| e.at("target-lane"))?;
         let connecting_lane_width = if p_connecting_lane_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("connectingLaneWidth"))?) } else { None };
-        let connecting_lane_points = if p_connecting_lane_points { Some((r.seq_len(2, 31, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("connectingLanePoints"))?) } else { None };
+        let connecting_lane_points = if p_connecting_lane_points { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("connectingLanePoints"))?) } else { None };
         let isolated_connecting_lane = if p_isolated_connecting_lane { Some((r.read_bit()).map_err(|e| e.at("isolatedConnectingLane"))?) } else { None };
         Ok(Self { target_section, target_lane, connecting_lane_width, connecting_lane_points, isolated_connecting_lane })
     }
@@ -17239,7 +19626,14 @@ pub enum DottedSolidMarkingLineType {
 
 impl DottedSolidMarkingLineType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::WhiteDottedLine => { w.write_bit(false); w.write_bits(0, 3); }
             Self::WhiteSolidLine => { w.write_bit(false); w.write_bits(1, 3); }
@@ -17255,7 +19649,14 @@ impl DottedSolidMarkingLineType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -17273,7 +19674,7 @@ impl DottedSolidMarkingLineType {
             5 => Ok(Self::WhiteSottedDottedLine),
             6 => Ok(Self::YellowDottedSolidLine),
             7 => Ok(Self::YellowSottedDottedLine),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -17342,17 +19743,21 @@ pub struct PaymentInfoType1 {
 
 impl PaymentInfoType1 {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.tolling_node_info.is_some());
-        w.write_bit(self.toll_info.is_some());
-        w.write_bit(self.service_info.is_some());
+        w.write_bits((has_ext as u64) << 3 | (self.tolling_node_info.is_some() as u64) << 2 | (self.toll_info.is_some() as u64) << 1 | (self.service_info.is_some() as u64) << 0, 4);
         if let Some(x) = &self.tolling_node_info {
-            x.encode(w).map_err(|e| e.at("tollingNodeInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tollingNodeInfo"))?;
         }
         if let Some(x) = &self.toll_info {
-            x.encode(w).map_err(|e| e.at("tollInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tollInfo"))?;
         }
         if let Some(x) = &self.service_info {
             w.octet_string(&x, 1, 512, false, "PaymentInfoType1ServiceInfo").map_err(|e| e.at("serviceInfo"))?;
@@ -17361,13 +19766,21 @@ impl PaymentInfoType1 {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_tolling_node_info = r.read_bit()?;
-        let p_toll_info = r.read_bit()?;
-        let p_service_info = r.read_bit()?;
-        let tolling_node_info = if p_tolling_node_info { Some((TollingNodeInfo::decode(r)).map_err(|e| e.at("tollingNodeInfo"))?) } else { None };
-        let toll_info = if p_toll_info { Some((TollInfo::decode(r)).map_err(|e| e.at("tollInfo"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(4)?;
+        let has_ext = flags >> 3 & 1 != 0;
+        let p_tolling_node_info = flags >> 2 & 1 != 0;
+        let p_toll_info = flags >> 1 & 1 != 0;
+        let p_service_info = flags >> 0 & 1 != 0;
+        let tolling_node_info = if p_tolling_node_info { Some((TollingNodeInfo::decode_boxed(r)).map_err(|e| e.at("tollingNodeInfo"))?) } else { None };
+        let toll_info = if p_toll_info { Some((TollInfo::decode_boxed(r)).map_err(|e| e.at("tollInfo"))?) } else { None };
         let service_info = if p_service_info { Some((r.octet_string(1, 512, false)).map_err(|e| e.at("serviceInfo"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -17427,45 +19840,55 @@ pub struct OBUPaymentInfoType1 {
 
 impl OBUPaymentInfoType1 {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.equipment_class.is_some());
-        w.write_bit(self.gbi_cc_info.is_some());
-        w.write_bit(self.sys_info.is_some());
-        w.write_bit(self.vehicle_info.is_some());
-        w.write_bit(self.passed_sites_info.is_some());
+        w.write_bits((has_ext as u64) << 5 | (self.equipment_class.is_some() as u64) << 4 | (self.gbi_cc_info.is_some() as u64) << 3 | (self.sys_info.is_some() as u64) << 2 | (self.vehicle_info.is_some() as u64) << 1 | (self.passed_sites_info.is_some() as u64) << 0, 6);
         if let Some(x) = &self.equipment_class {
-            (*x).encode(w).map_err(|e| e.at("equipmentClass"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("equipmentClass"))?;
         }
         if let Some(x) = &self.gbi_cc_info {
-            x.encode(w).map_err(|e| e.at("gbiCCInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("gbiCCInfo"))?;
         }
         if let Some(x) = &self.sys_info {
-            x.encode(w).map_err(|e| e.at("sysInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("sysInfo"))?;
         }
         if let Some(x) = &self.vehicle_info {
-            x.encode(w).map_err(|e| e.at("vehicleInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("vehicleInfo"))?;
         }
         if let Some(x) = &self.passed_sites_info {
-            x.encode(w).map_err(|e| e.at("passedSitesInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("passedSitesInfo"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_equipment_class = r.read_bit()?;
-        let p_gbi_cc_info = r.read_bit()?;
-        let p_sys_info = r.read_bit()?;
-        let p_vehicle_info = r.read_bit()?;
-        let p_passed_sites_info = r.read_bit()?;
-        let equipment_class = if p_equipment_class { Some((EquipmentClass::decode(r)).map_err(|e| e.at("equipmentClass"))?) } else { None };
-        let gbi_cc_info = if p_gbi_cc_info { Some((GBICCInfo::decode(r)).map_err(|e| e.at("gbiCCInfo"))?) } else { None };
-        let sys_info = if p_sys_info { Some((SysInfo::decode(r)).map_err(|e| e.at("sysInfo"))?) } else { None };
-        let vehicle_info = if p_vehicle_info { Some((VehicleInfo::decode(r)).map_err(|e| e.at("vehicleInfo"))?) } else { None };
-        let passed_sites_info = if p_passed_sites_info { Some((PassedSitesInfo::decode(r)).map_err(|e| e.at("passedSitesInfo"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(6)?;
+        let has_ext = flags >> 5 & 1 != 0;
+        let p_equipment_class = flags >> 4 & 1 != 0;
+        let p_gbi_cc_info = flags >> 3 & 1 != 0;
+        let p_sys_info = flags >> 2 & 1 != 0;
+        let p_vehicle_info = flags >> 1 & 1 != 0;
+        let p_passed_sites_info = flags >> 0 & 1 != 0;
+        let equipment_class = if p_equipment_class { Some((EquipmentClass::decode_boxed(r)).map_err(|e| e.at("equipmentClass"))?) } else { None };
+        let gbi_cc_info = if p_gbi_cc_info { Some((GBICCInfo::decode_boxed(r)).map_err(|e| e.at("gbiCCInfo"))?) } else { None };
+        let sys_info = if p_sys_info { Some((SysInfo::decode_boxed(r)).map_err(|e| e.at("sysInfo"))?) } else { None };
+        let vehicle_info = if p_vehicle_info { Some((VehicleInfo::decode_boxed(r)).map_err(|e| e.at("vehicleInfo"))?) } else { None };
+        let passed_sites_info = if p_passed_sites_info { Some((PassedSitesInfo::decode_boxed(r)).map_err(|e| e.at("passedSitesInfo"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -17524,14 +19947,28 @@ pub struct RangeOfFile {
 
 impl RangeOfFile {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.offset) as i64 - (0)) as u64, 15);
         w.write_bits(((self.length) as i64 - (0)) as u64, 7);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let offset = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("offset"))?;
         let length = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("length"))?;
         Ok(Self { offset, length })
@@ -17583,7 +20020,14 @@ pub struct TransPara {
 
 impl TransPara {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bytes(&self.trans_amount[..]);
         w.write_bytes(&self.trans_type[..]);
         w.write_bytes(&self.terminal_id[..]);
@@ -17594,7 +20038,14 @@ impl TransPara {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let trans_amount = (r.read_array::<4>()).map_err(|e| e.at("transAmount"))?;
         let trans_type = (r.read_array::<1>()).map_err(|e| e.at("transType"))?;
         let terminal_id = (r.read_array::<6>()).map_err(|e| e.at("terminalID"))?;
@@ -17656,7 +20107,14 @@ pub struct PartOfFile {
 
 impl PartOfFile {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.offset) as i64 - (0)) as u64, 15);
         w.write_bits(((self.length) as i64 - (0)) as u64, 7);
         w.write_bytes(&self.file_content[..]);
@@ -17664,7 +20122,14 @@ impl PartOfFile {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let offset = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("offset"))?;
         let length = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("length"))?;
         let file_content = (r.read_array::<127>()).map_err(|e| e.at("fileContent"))?;
@@ -17712,23 +20177,37 @@ pub struct TollingPos {
 
 impl TollingPos {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.pos.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.pos.is_some() as u64) << 0, 2);
         w.ext_int(self.id as i64, 0, 4294967295);
         if let Some(x) = &self.pos {
-            x.encode(w).map_err(|e| e.at("pos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("pos"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_pos = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_pos = flags >> 0 & 1 != 0;
         let id = (r.ext_int(0, 4294967295)).map_err(|e| e.at("id"))?;
-        let pos = if p_pos { Some((Position3D::decode(r)).map_err(|e| e.at("pos"))?) } else { None };
+        let pos = if p_pos { Some((Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -17776,7 +20255,14 @@ pub struct AccountInfo {
 
 impl AccountInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.octet_string(&self.account, 2, 32, false, "AccountInfoAccount").map_err(|e| e.at("account"))?;
@@ -17784,7 +20270,14 @@ impl AccountInfo {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let account = (r.octet_string(2, 32, false)).map_err(|e| e.at("account"))?;
         if has_ext {
@@ -17831,7 +20324,14 @@ pub struct TransCredential {
 
 impl TransCredential {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.octet_string(&self.tc, 32, 32, true, "TransCredentialTc").map_err(|e| e.at("tc"))?;
@@ -17839,7 +20339,14 @@ impl TransCredential {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let tc = (r.octet_string(32, 32, true)).map_err(|e| e.at("tc"))?;
         if has_ext {
@@ -17894,7 +20401,14 @@ pub enum ChannelID {
 
 impl ChannelID {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Obu => { w.write_bits(0, 3); }
             Self::Esam => { w.write_bits(1, 3); }
@@ -17906,7 +20420,14 @@ impl ChannelID {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
         match i {
@@ -17915,7 +20436,7 @@ impl ChannelID {
             2 => Ok(Self::Icc),
             3 => Ok(Self::Hmi),
             4 => Ok(Self::Beeper),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -17974,7 +20495,14 @@ pub enum TollResult {
 
 impl TollResult {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Ok => { w.write_bits(0, 2); }
             Self::Nok => { w.write_bits(1, 2); }
@@ -17984,14 +20512,21 @@ impl TollResult {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
         match i {
             0 => Ok(Self::Ok),
             1 => Ok(Self::Nok),
             2 => Ok(Self::ContactOperator),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -18046,39 +20581,50 @@ pub struct TollingNodeInfo {
 
 impl TollingNodeInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.id.is_some());
-        w.write_bit(self.pos.is_some());
-        w.write_bit(self.tolling_node_type.is_some());
-        w.write_bit(self.tolling_direction.is_some());
+        w.write_bits((has_ext as u64) << 4 | (self.id.is_some() as u64) << 3 | (self.pos.is_some() as u64) << 2 | (self.tolling_node_type.is_some() as u64) << 1 | (self.tolling_direction.is_some() as u64) << 0, 5);
         if let Some(x) = &self.id {
             w.ext_int((*x) as i64, 0, 4294967295);
         }
         if let Some(x) = &self.pos {
-            x.encode(w).map_err(|e| e.at("pos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("pos"))?;
         }
         if let Some(x) = &self.tolling_node_type {
-            (*x).encode(w).map_err(|e| e.at("tollingNodeType"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("tollingNodeType"))?;
         }
         if let Some(x) = &self.tolling_direction {
-            (*x).encode(w).map_err(|e| e.at("tollingDirection"))?;
+            (*x).encode_boxed(w).map_err(|e| e.at("tollingDirection"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_id = r.read_bit()?;
-        let p_pos = r.read_bit()?;
-        let p_tolling_node_type = r.read_bit()?;
-        let p_tolling_direction = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(5)?;
+        let has_ext = flags >> 4 & 1 != 0;
+        let p_id = flags >> 3 & 1 != 0;
+        let p_pos = flags >> 2 & 1 != 0;
+        let p_tolling_node_type = flags >> 1 & 1 != 0;
+        let p_tolling_direction = flags >> 0 & 1 != 0;
         let id = if p_id { Some((r.ext_int(0, 4294967295)).map_err(|e| e.at("id"))?) } else { None };
-        let pos = if p_pos { Some((Position3D::decode(r)).map_err(|e| e.at("pos"))?) } else { None };
-        let tolling_node_type = if p_tolling_node_type { Some((TollingNodeType::decode(r)).map_err(|e| e.at("tollingNodeType"))?) } else { None };
-        let tolling_direction = if p_tolling_direction { Some((TollingDirection::decode(r)).map_err(|e| e.at("tollingDirection"))?) } else { None };
+        let pos = if p_pos { Some((Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?) } else { None };
+        let tolling_node_type = if p_tolling_node_type { Some((TollingNodeType::decode_boxed(r)).map_err(|e| e.at("tollingNodeType"))?) } else { None };
+        let tolling_direction = if p_tolling_direction { Some((TollingDirection::decode_boxed(r)).map_err(|e| e.at("tollingDirection"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -18144,60 +20690,68 @@ pub struct TollInfo {
 
 impl TollInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.price.is_some());
-        w.write_bit(self.entrance_pos.is_some());
-        w.write_bit(self.exit_pos.is_some());
-        w.write_bit(self.toll_road.is_some());
-        w.write_bit(self.toll_path.is_some());
-        w.write_bit(self.time_begin.is_some());
-        w.write_bit(self.time_end.is_some());
+        w.write_bits((has_ext as u64) << 7 | (self.price.is_some() as u64) << 6 | (self.entrance_pos.is_some() as u64) << 5 | (self.exit_pos.is_some() as u64) << 4 | (self.toll_road.is_some() as u64) << 3 | (self.toll_path.is_some() as u64) << 2 | (self.time_begin.is_some() as u64) << 1 | (self.time_end.is_some() as u64) << 0, 8);
         if let Some(x) = &self.price {
             w.write_bits((((*x)) as i64 - (0)) as u64, 29);
         }
         if let Some(x) = &self.entrance_pos {
-            x.encode(w).map_err(|e| e.at("entrancePos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("entrancePos"))?;
         }
         if let Some(x) = &self.exit_pos {
-            x.encode(w).map_err(|e| e.at("exitPos"))?;
+            x.encode_boxed(w).map_err(|e| e.at("exitPos"))?;
         }
         if let Some(x) = &self.toll_road {
             w.seq_len(x.len(), 2, 256, false, "TollInfoTollRoad").map_err(|e| e.at("tollRoad"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("tollRoad"))?;
+                item.encode_boxed(w).map_err(|e| e.at("tollRoad"))?;
             }
         }
         if let Some(x) = &self.toll_path {
-            x.encode(w).map_err(|e| e.at("tollPath"))?;
+            x.encode_boxed(w).map_err(|e| e.at("tollPath"))?;
         }
         if let Some(x) = &self.time_begin {
-            x.encode(w).map_err(|e| e.at("timeBegin"))?;
+            x.encode_boxed(w).map_err(|e| e.at("timeBegin"))?;
         }
         if let Some(x) = &self.time_end {
-            x.encode(w).map_err(|e| e.at("timeEnd"))?;
+            x.encode_boxed(w).map_err(|e| e.at("timeEnd"))?;
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_price = r.read_bit()?;
-        let p_entrance_pos = r.read_bit()?;
-        let p_exit_pos = r.read_bit()?;
-        let p_toll_road = r.read_bit()?;
-        let p_toll_path = r.read_bit()?;
-        let p_time_begin = r.read_bit()?;
-        let p_time_end = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(8)?;
+        let has_ext = flags >> 7 & 1 != 0;
+        let p_price = flags >> 6 & 1 != 0;
+        let p_entrance_pos = flags >> 5 & 1 != 0;
+        let p_exit_pos = flags >> 4 & 1 != 0;
+        let p_toll_road = flags >> 3 & 1 != 0;
+        let p_toll_path = flags >> 2 & 1 != 0;
+        let p_time_begin = flags >> 1 & 1 != 0;
+        let p_time_end = flags >> 0 & 1 != 0;
         let price = if p_price { Some((r.read_bits(29).map(|x| x as u32)).map_err(|e| e.at("price"))?) } else { None };
-        let entrance_pos = if p_entrance_pos { Some((PositionOffsetLLV::decode(r)).map_err(|e| e.at("entrancePos"))?) } else { None };
-        let exit_pos = if p_exit_pos { Some((PositionOffsetLLV::decode(r)).map_err(|e| e.at("exitPos"))?) } else { None };
-        let toll_road = if p_toll_road { Some((r.seq_len(2, 256, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((NodeReferenceID::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("tollRoad"))?) } else { None };
-        let toll_path = if p_toll_path { Some((ReferencePath::decode(r)).map_err(|e| e.at("tollPath"))?) } else { None };
-        let time_begin = if p_time_begin { Some((DDateTime::decode(r)).map_err(|e| e.at("timeBegin"))?) } else { None };
-        let time_end = if p_time_end { Some((DDateTime::decode(r)).map_err(|e| e.at("timeEnd"))?) } else { None };
+        let entrance_pos = if p_entrance_pos { Some((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("entrancePos"))?) } else { None };
+        let exit_pos = if p_exit_pos { Some((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("exitPos"))?) } else { None };
+        let toll_road = if p_toll_road { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 256, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((NodeReferenceID::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("tollRoad"))?) } else { None };
+        let toll_path = if p_toll_path { Some((ReferencePath::decode_boxed(r)).map_err(|e| e.at("tollPath"))?) } else { None };
+        let time_begin = if p_time_begin { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("timeBegin"))?) } else { None };
+        let time_end = if p_time_end { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("timeEnd"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -18266,7 +20820,14 @@ pub enum EquipmentClass {
 
 impl EquipmentClass {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::OnechipOBU => { w.write_bit(false); w.write_bits(0, 2); }
             Self::IccOBU => { w.write_bit(false); w.write_bits(1, 2); }
@@ -18277,7 +20838,14 @@ impl EquipmentClass {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -18290,7 +20858,7 @@ impl EquipmentClass {
             0 => Ok(Self::OnechipOBU),
             1 => Ok(Self::IccOBU),
             2 => Ok(Self::CpcOBU),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -18344,7 +20912,14 @@ pub struct GBICCInfo {
 
 impl GBICCInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.octet_string(&self.icc_issue_info, 0, 127, true, "GBICCInfoIccIssueInfo").map_err(|e| e.at("iccIssueInfo"))?;
@@ -18354,7 +20929,14 @@ impl GBICCInfo {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let icc_issue_info = (r.octet_string(0, 127, true)).map_err(|e| e.at("iccIssueInfo"))?;
         let icc_uni_toll_info = (r.octet_string(0, 127, true)).map_err(|e| e.at("iccUniTollInfo"))?;
@@ -18421,28 +21003,42 @@ pub struct SysInfo {
 
 impl SysInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bytes(&self.contract_provider[..]);
         w.ext_int(self.contract_type as i64, 0, 127);
         w.ext_int(self.contract_version as i64, 0, 127);
         w.write_bytes(&self.contract_serial_numer[..]);
-        self.contract_signed_date.encode(w).map_err(|e| e.at("contractSignedDate"))?;
-        self.contract_expired_date.encode(w).map_err(|e| e.at("contractExpiredDate"))?;
+        self.contract_signed_date.encode_boxed(w).map_err(|e| e.at("contractSignedDate"))?;
+        self.contract_expired_date.encode_boxed(w).map_err(|e| e.at("contractExpiredDate"))?;
         w.write_bytes(&self.reserved[..]);
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let contract_provider = (r.read_array::<8>()).map_err(|e| e.at("contractProvider"))?;
         let contract_type = (r.ext_int(0, 127)).map_err(|e| e.at("contractType"))?;
         let contract_version = (r.ext_int(0, 127)).map_err(|e| e.at("contractVersion"))?;
         let contract_serial_numer = (r.read_array::<8>()).map_err(|e| e.at("contractSerialNumer"))?;
-        let contract_signed_date = (Date::decode(r)).map_err(|e| e.at("contractSignedDate"))?;
-        let contract_expired_date = (Date::decode(r)).map_err(|e| e.at("contractExpiredDate"))?;
+        let contract_signed_date = (Date::decode_boxed(r)).map_err(|e| e.at("contractSignedDate"))?;
+        let contract_expired_date = (Date::decode_boxed(r)).map_err(|e| e.at("contractExpiredDate"))?;
         let reserved = (r.read_array::<64>()).map_err(|e| e.at("reserved"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -18528,15 +21124,21 @@ pub struct VehicleInfo {
 
 impl VehicleInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.description.is_some());
+        w.write_bits((has_ext as u64) << 1 | (self.description.is_some() as u64) << 0, 2);
         w.write_bytes(&self.vehicle_licence_plate_number[..]);
         w.write_bytes(&self.vehicle_licence_plate_color[..]);
         w.ext_int(self.vehicle_tolling_class as i64, 0, 127);
         w.ext_int(self.vehicle_user_type as i64, 0, 127);
-        self.vehicle_dimensions.encode(w).map_err(|e| e.at("vehicleDimensions"))?;
+        self.vehicle_dimensions.encode_boxed(w).map_err(|e| e.at("vehicleDimensions"))?;
         w.write_bits(((self.vehicle_wheels) as i64 - (0)) as u64, 7);
         w.write_bits(((self.vehicle_axles) as i64 - (0)) as u64, 7);
         w.write_bits(((self.vehicle_wheel_bases) as i64 - (0)) as u64, 16);
@@ -18550,14 +21152,22 @@ impl VehicleInfo {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_description = r.read_bit()?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_description = flags >> 0 & 1 != 0;
         let vehicle_licence_plate_number = (r.read_array::<12>()).map_err(|e| e.at("vehicleLicencePlateNumber"))?;
         let vehicle_licence_plate_color = (r.read_array::<2>()).map_err(|e| e.at("vehicleLicencePlateColor"))?;
         let vehicle_tolling_class = (r.ext_int(0, 127)).map_err(|e| e.at("vehicleTollingClass"))?;
         let vehicle_user_type = (r.ext_int(0, 127)).map_err(|e| e.at("vehicleUserType"))?;
-        let vehicle_dimensions = (VehicleDimensions::decode(r)).map_err(|e| e.at("vehicleDimensions"))?;
+        let vehicle_dimensions = (VehicleDimensions::decode_boxed(r)).map_err(|e| e.at("vehicleDimensions"))?;
         let vehicle_wheels = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("vehicleWheels"))?;
         let vehicle_axles = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("vehicleAxles"))?;
         let vehicle_wheel_bases = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("vehicleWheelBases"))?;
@@ -18644,30 +21254,43 @@ pub struct PassedSitesInfo {
 
 impl PassedSitesInfo {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.entrance_info.is_some());
-        w.write_bit(self.passed_pos.is_some());
+        w.write_bits((has_ext as u64) << 2 | (self.entrance_info.is_some() as u64) << 1 | (self.passed_pos.is_some() as u64) << 0, 3);
         if let Some(x) = &self.entrance_info {
-            x.encode(w).map_err(|e| e.at("entranceInfo"))?;
+            x.encode_boxed(w).map_err(|e| e.at("entranceInfo"))?;
         }
         if let Some(x) = &self.passed_pos {
             w.seq_len(x.len(), 2, 512, false, "PassedSitesInfoPassedPos").map_err(|e| e.at("passedPos"))?;
             for item in x.iter() {
-                item.encode(w).map_err(|e| e.at("passedPos"))?;
+                item.encode_boxed(w).map_err(|e| e.at("passedPos"))?;
             }
         }
         Ok(())
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_entrance_info = r.read_bit()?;
-        let p_passed_pos = r.read_bit()?;
-        let entrance_info = if p_entrance_info { Some((PassedPos::decode(r)).map_err(|e| e.at("entranceInfo"))?) } else { None };
-        let passed_pos = if p_passed_pos { Some((r.seq_len(2, 512, false).and_then(|n| { let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PassedPos::decode(r)).map_err(|e| e.at_index(i))?); } Ok(v) })).map_err(|e| e.at("passedPos"))?) } else { None };
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(3)?;
+        let has_ext = flags >> 2 & 1 != 0;
+        let p_entrance_info = flags >> 1 & 1 != 0;
+        let p_passed_pos = flags >> 0 & 1 != 0;
+        let entrance_info = if p_entrance_info { Some((PassedPos::decode_boxed(r)).map_err(|e| e.at("entranceInfo"))?) } else { None };
+        let passed_pos = if p_passed_pos { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 512, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PassedPos::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("passedPos"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -18723,7 +21346,14 @@ pub enum TollingNodeType {
 
 impl TollingNodeType {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::EntranceStation => { w.write_bit(false); w.write_bits(0, 2); }
             Self::ExitStation => { w.write_bit(false); w.write_bits(1, 2); }
@@ -18735,7 +21365,14 @@ impl TollingNodeType {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -18749,7 +21386,7 @@ impl TollingNodeType {
             1 => Ok(Self::ExitStation),
             2 => Ok(Self::EntranceAndExitStation),
             3 => Ok(Self::Gantry),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -18818,7 +21455,14 @@ pub enum TollingDirection {
 
 impl TollingDirection {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::North => { w.write_bit(false); w.write_bits(0, 3); }
             Self::Northeast => { w.write_bit(false); w.write_bits(1, 3); }
@@ -18834,7 +21478,14 @@ impl TollingDirection {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -18852,7 +21503,7 @@ impl TollingDirection {
             5 => Ok(Self::Southwest),
             6 => Ok(Self::West),
             7 => Ok(Self::Northwest),
-            _ => Err(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i))),
+            _ => Err(Box::new(DecodeError::new(start, DecodeErrorKind::BadEnumIndex(i)))),
         }
     }
 
@@ -18921,7 +21572,14 @@ pub struct Date {
 
 impl Date {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.year) as i64 - (0)) as u64, 12);
         w.write_bits(((self.month) as i64 - (0)) as u64, 4);
         w.write_bits(((self.day) as i64 - (0)) as u64, 5);
@@ -18929,7 +21587,14 @@ impl Date {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let year = (r.read_bits(12).map(|x| x as u16)).map_err(|e| e.at("year"))?;
         let month = (r.read_bits(4).map(|x| x as u8)).map_err(|e| e.at("month"))?;
         let day = (r.read_bits(5).map(|x| x as u8)).map_err(|e| e.at("day"))?;
@@ -18979,7 +21644,14 @@ pub struct VehicleDimensions {
 
 impl VehicleDimensions {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
         w.write_bits(((self.vehicle_length) as i64 - (0)) as u64, 16);
@@ -18989,7 +21661,14 @@ impl VehicleDimensions {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let vehicle_length = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("vehicleLength"))?;
         let vehicle_width = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("vehicleWidth"))?;
@@ -19048,12 +21727,18 @@ pub struct PassedPos {
 
 impl PassedPos {
     /// UPER-encode into `w`.
+    #[inline]
     pub fn encode(&self, w: &mut BitWriter) -> Result<(), EncodeError> {
+        self.encode_boxed(w).map_err(|e| *e)
+    }
+
+    /// [`Self::encode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
-        w.write_bit(has_ext);
-        w.write_bit(self.tolling_amount.is_some());
-        self.tolling_pos.encode(w).map_err(|e| e.at("tollingPos"))?;
-        self.tolling_time.encode(w).map_err(|e| e.at("tollingTime"))?;
+        w.write_bits((has_ext as u64) << 1 | (self.tolling_amount.is_some() as u64) << 0, 2);
+        self.tolling_pos.encode_boxed(w).map_err(|e| e.at("tollingPos"))?;
+        self.tolling_time.encode_boxed(w).map_err(|e| e.at("tollingTime"))?;
         if let Some(x) = &self.tolling_amount {
             w.write_bytes(&x[..]);
         }
@@ -19061,11 +21746,19 @@ impl PassedPos {
     }
 
     /// UPER-decode from `r`.
+    #[inline]
     pub fn decode(r: &mut BitReader<'_>) -> Result<Self, DecodeError> {
-        let has_ext = r.read_bit()?;
-        let p_tolling_amount = r.read_bit()?;
-        let tolling_pos = (TollingPos::decode(r)).map_err(|e| e.at("tollingPos"))?;
-        let tolling_time = (DDateTime::decode(r)).map_err(|e| e.at("tollingTime"))?;
+        Self::decode_boxed(r).map_err(|e| *e)
+    }
+
+    /// [`Self::decode`] with the error boxed (called by the generated code).
+    #[inline(always)]
+    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
+        let flags = r.read_flags(2)?;
+        let has_ext = flags >> 1 & 1 != 0;
+        let p_tolling_amount = flags >> 0 & 1 != 0;
+        let tolling_pos = (TollingPos::decode_boxed(r)).map_err(|e| e.at("tollingPos"))?;
+        let tolling_time = (DDateTime::decode_boxed(r)).map_err(|e| e.at("tollingTime"))?;
         let tolling_amount = if p_tolling_amount { Some((r.read_array::<4>()).map_err(|e| e.at("tollingAmount"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;

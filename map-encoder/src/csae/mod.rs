@@ -7,6 +7,7 @@
 //! any input.
 
 #[allow(missing_docs)]
+#[rustfmt::skip]
 pub mod generated;
 
 pub use generated::*;

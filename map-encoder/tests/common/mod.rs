@@ -31,17 +31,40 @@ pub struct Leg {
 
 pub fn leg_strategy() -> impl proptest::strategy::Strategy<Value = Leg> {
     use proptest::prelude::*;
-    (-20.0f64..20.0, 1usize..=4, 1usize..=3, 3.0f64..3.8, 15.0f64..30.0, 60.0f64..400.0, 2usize..=6,
-        proptest::option::of(20.0f64..80.0), proptest::option::of(20.0f64..60.0))
+    (
+        -20.0f64..20.0,
+        1usize..=4,
+        1usize..=3,
+        3.0f64..3.8,
+        15.0f64..30.0,
+        60.0f64..400.0,
+        2usize..=6,
+        proptest::option::of(20.0f64..80.0),
+        proptest::option::of(20.0f64..60.0),
+    )
         .prop_map(|(a, n_in, n_out, width, stop, length, n_points, speed_kph, truck_kph)| Leg {
-            angle_deg: a, n_in, n_out, width, stop, length, n_points, speed_kph, truck_kph,
+            angle_deg: a,
+            n_in,
+            n_out,
+            width,
+            stop,
+            length,
+            n_points,
+            speed_kph,
+            truck_kph,
         })
 }
 
 pub fn shape_strategy() -> impl proptest::strategy::Strategy<Value = Shape> {
     use proptest::prelude::*;
-    (1u16..60000, proptest::option::of(0u16..65535), -60.0f64..60.0, -179.0f64..179.0,
-        proptest::collection::vec(leg_strategy(), 3..=4), any::<bool>())
+    (
+        1u16..60000,
+        proptest::option::of(0u16..65535),
+        -60.0f64..60.0,
+        -179.0f64..179.0,
+        proptest::collection::vec(leg_strategy(), 3..=4),
+        any::<bool>(),
+    )
         .prop_map(|(id, region, lat, lon, legs, crosswalks)| Shape { id, region, lat, lon, legs, crosswalks })
 }
 
@@ -90,13 +113,27 @@ pub fn build(s: &Shape) -> MapFile {
                 .collect();
             let mut speed_limits = vec![];
             if let Some(t) = l.truck_kph {
-                speed_limits.push(SpeedLimit { kph: r2(t), kind: LimitKind::Max, vehicle: Some(VehicleClass::Truck), time: None });
+                speed_limits.push(SpeedLimit {
+                    kph: r2(t),
+                    kind: LimitKind::Max,
+                    vehicle: Some(VehicleClass::Truck),
+                    time: None,
+                });
             }
             x.lanes.push(Lane {
-                id: next, approach: name.clone(), direction: Direction::Ingress,
+                id: next,
+                approach: name.clone(),
+                direction: Direction::Ingress,
                 lane_type: if k + 1 == l.n_in && l.n_in > 2 { LaneType::Bus } else { LaneType::Vehicle },
-                width_m: r2(l.width), points: Some(pts), points_wgs84: None, maneuvers: vec![], stop_line: true,
-                speed_limits, only: vec![], bans: vec![], signal_group: None,
+                width_m: r2(l.width),
+                points: Some(pts),
+                points_wgs84: None,
+                maneuvers: vec![],
+                stop_line: true,
+                speed_limits,
+                only: vec![],
+                bans: vec![],
+                signal_group: None,
             });
             ins.push(next);
             next += 1;
@@ -108,9 +145,19 @@ pub fn build(s: &Shape) -> MapFile {
                 .map(|j| pt(l.stop - 5.0 + (l.length - l.stop) * j as f64 / (l.n_points - 1) as f64, lat))
                 .collect();
             x.lanes.push(Lane {
-                id: next, approach: name.clone(), direction: Direction::Egress, lane_type: LaneType::Vehicle,
-                width_m: r2(l.width), points: Some(pts), points_wgs84: None, maneuvers: vec![], stop_line: true,
-                speed_limits: vec![], only: vec![], bans: vec![], signal_group: None,
+                id: next,
+                approach: name.clone(),
+                direction: Direction::Egress,
+                lane_type: LaneType::Vehicle,
+                width_m: r2(l.width),
+                points: Some(pts),
+                points_wgs84: None,
+                maneuvers: vec![],
+                stop_line: true,
+                speed_limits: vec![],
+                only: vec![],
+                bans: vec![],
+                signal_group: None,
             });
             outs.push(next);
             next += 1;
@@ -119,10 +166,18 @@ pub fn build(s: &Shape) -> MapFile {
             let gid = 20 + i as u8;
             let d = l.stop - 3.0;
             x.lanes.push(Lane {
-                id: next, approach: name.clone(), direction: Direction::Both, lane_type: LaneType::Crosswalk,
+                id: next,
+                approach: name.clone(),
+                direction: Direction::Both,
+                lane_type: LaneType::Crosswalk,
                 width_m: 4.0,
                 points: Some(vec![pt(d, l.n_in as f64 * l.width + 1.0), pt(d, -(l.n_out as f64 * l.width + 1.0))]),
-                points_wgs84: None, maneuvers: vec![], stop_line: true, speed_limits: vec![], only: vec![], bans: vec![],
+                points_wgs84: None,
+                maneuvers: vec![],
+                stop_line: true,
+                speed_limits: vec![],
+                only: vec![],
+                bans: vec![],
                 signal_group: Some(gid),
             });
             x.signal_groups.push(SignalGroup { id: gid, name: None, kind: SignalKind::Pedestrian });
@@ -198,7 +253,12 @@ pub fn conform(cases: &[(String, &str, Vec<u8>, String)]) {
         .expect("run asn1_conform.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let fails: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
-    assert!(out.status.success() && fails.is_empty(), "asn1tools disagrees:\n{}\n{}", fails.join("\n"), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && fails.is_empty(),
+        "asn1tools disagrees:\n{}\n{}",
+        fails.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), cases.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
