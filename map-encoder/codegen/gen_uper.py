@@ -18,6 +18,18 @@ extensions, constrained INTEGER (with or without an extension marker), BOOLEAN,
 NULL, fixed and ranged BIT STRING / OCTET STRING / IA5String sizes, SEQUENCE OF
 with size constraints, and the MessageFrameExt open type.  Anything else makes
 the generator stop with an error rather than emit a wrong codec.
+
+Speed (see docs/benchmarks.md for the measurements behind each choice):
+* every type has a public `encode` / `decode` with the plain error types, and
+  a `pub(crate)` `encode_boxed` / `decode_boxed` that the generated code calls
+  with the error boxed: a one-pointer error keeps each `Result` small, so
+  results of small types come back in registers;
+* a SEQUENCE reads its preamble (extension bit and presence bits) with one
+  `read_flags` and writes it with one `write_bits`;
+* small types (no SEQUENCE OF inside, at most INLINE_ALWAYS_WEIGHT primitive
+  fields) and types used from a single place are `#[inline(always)]` in
+  optimised builds, the rest `#[inline]`: values then go from the bit reader
+  into their final place without round trips through stack copies.
 """
 
 import glob
@@ -76,12 +88,22 @@ def snake(name):
 # SEQUENCE OF) are always inlined into their users; see Gen.inline_attr.
 INLINE_ALWAYS_WEIGHT = 48
 
+# Forced inlining is for optimised builds only: at opt-level 0 every inlined
+# callee keeps its own stack slots, and a MessageFrame decoder with all its
+# single-use types inlined would need a frame of a few hundred KiB.
+INLINE_ALWAYS = "#[cfg_attr(not(debug_assertions), inline(always))]\n    #[cfg_attr(debug_assertions, inline)]"
+
 
 def bits_for(range_size):
     """Bits of a constrained whole number with `range_size` values."""
     if range_size <= 1:
         return 0
     return (range_size - 1).bit_length()
+
+
+def type_covers_exactly(lb, ub):
+    """Whether the Rust type chosen for lb..ub holds exactly those values."""
+    return (lb, ub) in ((0, 255), (-128, 127), (0, 65535), (-32768, 32767), (0, 2**32 - 1), (-2**31, 2**31 - 1))
 
 
 def int_rust_type(lb, ub):
@@ -104,6 +126,7 @@ class Gen:
         self.defs = {}
         self.queue = []
         self.weights = {}
+        self.calls = {}  # (encode|decode, type) -> call sites in generated code
 
     # ---- resolution -------------------------------------------------
     def resolve(self, t):
@@ -228,6 +251,7 @@ class Gen:
             d, rname = t, ctx_name
         k = d["type"]
         if k in ("SEQUENCE", "CHOICE", "ENUMERATED"):
+            self.note_call("encode", rname)
             return [p + "%s.encode_boxed(w)?;" % v]
         if k == "INTEGER":
             lb, ub, ext = self.int_range(d)
@@ -236,6 +260,9 @@ class Gen:
             nb = bits_for(ub - lb + 1)
             if nb == 0:
                 return [p + "let _ = %s;" % v]
+            if not type_covers_exactly(lb, ub):
+                # the Rust type holds values outside the constraint: refuse them
+                return [p + "w.write_constrained((%s) as i64, %d, %d, %d, %s)?;" % (v, lb, ub, nb, json.dumps(rname))]
             return [p + "w.write_bits(((%s) as i64 - (%d)) as u64, %d);" % (v, lb, nb)]
         if k == "BOOLEAN":
             return [p + "w.write_bit(%s);" % v]
@@ -274,6 +301,7 @@ class Gen:
             d, rname = t, ctx_name
         k = d["type"]
         if k in ("SEQUENCE", "CHOICE", "ENUMERATED"):
+            self.note_call("decode", rname)
             return "%s::decode_boxed(r)" % rname
         if k == "INTEGER":
             lb, ub, ext = self.int_range(d)
@@ -283,9 +311,11 @@ class Gen:
             rt = int_rust_type(lb, ub)
             if nb == 0:
                 return "Ok::<%s, DecodeError>(%d)" % (rt, lb)
+            # a range that is not a power of two leaves bit patterns above ub: reject them
+            read = "r.read_bits(%d)" % nb if (ub - lb + 1) == (1 << nb) else "r.read_constrained(%d, %d)" % (nb, ub - lb)
             if lb == 0:
-                return "r.read_bits(%d).map(|x| x as %s)" % (nb, rt)
-            return "r.read_bits(%d).map(|x| (x as i64 + (%d)) as %s)" % (nb, lb, rt)
+                return "%s.map(|x| x as %s)" % (read, rt)
+            return "%s.map(|x| (x as i64 + (%d)) as %s)" % (read, lb, rt)
         if k == "BOOLEAN":
             return "r.read_bit()"
         if k == "NULL":
@@ -410,7 +440,7 @@ class Gen:
         raise SystemExit("arb: unsupported %s" % k)
 
     # ---- emitters ------------------------------------------------------
-    def emit_encode_head(self, d):
+    def emit_encode_head(self, rname, d):
         """The public `encode` (plain error) and the head of `encode_boxed`,
         which the generated code calls: its error is one pointer, so a
         `Result<(), Box<EncodeError>>` comes back in a register."""
@@ -422,10 +452,10 @@ class Gen:
         o.append("    }")
         o.append("")
         o.append("    /// [`Self::encode`] with the error boxed (called by the generated code).")
-        o.append("    " + self.inline_attr(d))
+        o.append("    " + self.inline_attr(d, "encode", rname))
         o.append("    pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {")
 
-    def emit_decode_head(self, d):
+    def emit_decode_head(self, rname, d):
         """The public `decode` (plain error) and the head of `decode_boxed`,
         which the generated code calls: with a one-pointer error, results of
         small types travel in registers, and moving a result never copies a
@@ -438,19 +468,34 @@ class Gen:
         o.append("    }")
         o.append("")
         o.append("    /// [`Self::decode`] with the error boxed (called by the generated code).")
-        o.append("    " + self.inline_attr(d))
+        o.append("    " + self.inline_attr(d, "decode", rname))
         o.append("    pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {")
 
-    def inline_attr(self, d):
+    def inline_attr(self, d, kind, rname):
         """Small types (ENUMERATED, and SEQUENCE / CHOICE with no SEQUENCE OF
         inside and at most INLINE_ALWAYS_WEIGHT primitive fields in all) get
         `#[inline(always)]`: their values then stay in registers instead of
         being written to a return slot field by field and read back at once
-        with wider loads (a store-forwarding stall on every call).  The others
-        get `#[inline]`, which lets LLVM inline them across codegen units."""
+        with wider loads (a store-forwarding stall on every call).  So do
+        types whose `kind` function is called from one place only (decided in
+        resolve_inline once all code is out): inlining those costs no code
+        size, and a list element then goes straight into its `Vec` instead of
+        through a stack copy.  The others get `#[inline]`, which lets LLVM
+        inline them across codegen units."""
         if d is not None and self.weight(d) <= INLINE_ALWAYS_WEIGHT:
-            return "#[inline(always)]"
-        return "#[inline]"
+            return INLINE_ALWAYS
+        return "@INLINE@%s@%s" % (kind, rname)
+
+    def note_call(self, kind, rname):
+        self.calls[(kind, rname)] = self.calls.get((kind, rname), 0) + 1
+
+    def resolve_inline(self):
+        """Replace the placeholders left by inline_attr."""
+        for i, line in enumerate(self.out):
+            if line.startswith("    @INLINE@"):
+                _, _, kind, rname = line.strip().split("@")
+                single = self.calls.get((kind, rname), 0) == 1
+                self.out[i] = "    " + (INLINE_ALWAYS if single else "#[inline]")
 
     def weight(self, d, stack=()):
         """Primitive fields in a value of `d`, summed over all alternatives;
@@ -510,7 +555,7 @@ class Gen:
         o.append("")
         # UPER
         o.append("impl %s {" % rname)
-        self.emit_encode_head(d)
+        self.emit_encode_head(rname, d)
         if adds is not None:
             if adds:
                 o.append("        let has_ext = %s;" % " || ".join("self.%s.is_some()" % snake(m["name"]) for m in adds))
@@ -560,7 +605,7 @@ class Gen:
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        self.emit_decode_head(d)
+        self.emit_decode_head(rname, d)
         opt_root = [m for m in root if m.get("optional")]
         flags = (["has_ext"] if adds is not None else []) + ["p_%s" % snake(m["name"]) for m in opt_root]
         if 1 < len(flags) <= 64:
@@ -674,7 +719,7 @@ class Gen:
         nroot = len(root)
         nb = bits_for(nroot)
         o.append("impl %s {" % rname)
-        self.emit_encode_head(d)
+        self.emit_encode_head(rname, d)
         o.append("        match self {")
         for i, (m, is_add) in enumerate(alts):
             ctx = rname + camel(m["name"])
@@ -708,7 +753,7 @@ class Gen:
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        self.emit_decode_head(d)
+        self.emit_decode_head(rname, d)
         if adds is not None:
             o.append("        if r.read_bit()? {")
             o.append("            let i = r.normally_small()?;")
@@ -797,7 +842,7 @@ class Gen:
         o.append("")
         nb = bits_for(len(root))
         o.append("impl %s {" % rname)
-        self.emit_encode_head(d)
+        self.emit_encode_head(rname, d)
         o.append("        match self {")
         for idx, (nm, num) in enumerate(root_sorted):
             pre = "w.write_bit(false); " if ext else ""
@@ -810,7 +855,7 @@ class Gen:
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        self.emit_decode_head(d)
+        self.emit_decode_head(rname, d)
         o.append("        let start = r.position();")
         if ext:
             o.append("        if r.read_bit()? {")
@@ -893,12 +938,13 @@ class Gen:
         o.append("        }")
         o.append("    }")
         o.append("")
-        self.emit_encode_head(None)
+        self.emit_encode_head("MessageFrameExt", None)
         o.append("        w.write_bit(false);")
         o.append("        w.write_bits(self.message_id() as u64, 15);")
         o.append("        let mut sub = BitWriter::new();")
         o.append("        match self {")
         for i, tn in ids:
+            self.note_call("encode", camel(tn))
             o.append("            Self::%s(x) => x.encode_boxed(&mut sub).map_err(|e| e.at(\"value\"))?," % camel(tn))
         o.append("            Self::Unknown(_, body) => { w.open_type(body); return Ok(()); }")
         o.append("        }")
@@ -906,7 +952,7 @@ class Gen:
         o.append("        Ok(())")
         o.append("    }")
         o.append("")
-        self.emit_decode_head(None)
+        self.emit_decode_head("MessageFrameExt", None)
         o.append("        let has_ext = r.read_bit()?;")
         o.append("        let id = r.read_bits(15).map_err(|e| e.at(\"messageId\"))? as u16;")
         o.append("        let mut sub = r.open_type().map_err(|e| e.at(\"value\"))?;")
@@ -916,6 +962,7 @@ class Gen:
         o.append("        }")
         o.append("        let v = match id {")
         for i, tn in ids:
+            self.note_call("decode", camel(tn))
             o.append("            %d => Self::%s(%s::decode_boxed(&mut sub).map_err(|e| e.at(\"value\"))?)," % (i, camel(tn), camel(tn)))
         o.append("            _ => return Ok(Self::Unknown(id, sub.to_bytes())),")
         o.append("        };")
@@ -988,6 +1035,7 @@ def main():
         "use crate::uper::{arb, jer, BitReader, BitStr, BitWriter, DecodeError, DecodeErrorKind, EncodeError, ErrorPath, JerError};",
         "",
     ]
+    g.resolve_inline()
     with open(out_path, "w") as f:
         f.write("\n".join(head + g.out) + "\n")
     print("wrote %d types to %s" % (len(g.emitted), out_path), file=sys.stderr)

@@ -111,7 +111,7 @@ mod tests {
     proptest! {
         #[test]
         fn parallel_lines_are_their_offset_apart(x0 in -100.0f64..100.0, y0 in -100.0f64..100.0,
-                                                 len in 1.0f64..200.0, off in 0.1f64..20.0, ang in 0.0f64..6.28) {
+                                                 len in 1.0f64..200.0, off in 0.1f64..20.0, ang in 0.0f64..std::f64::consts::TAU) {
             let d = P2::new(ang.cos(), ang.sin());
             let n = P2::new(-d.y, d.x);
             let a = [P2::new(x0, y0), P2::new(x0, y0) + d * len];

@@ -496,6 +496,19 @@ impl<'a> BitReader<'a> {
         Ok(n)
     }
 
+    /// A constrained whole number in `nb` bits whose offset from the lower
+    /// bound may not exceed `span` (= ub - lb): a range that is not a power of
+    /// two leaves bit patterns that no value has.
+    #[inline]
+    pub fn read_constrained(&mut self, nb: u32, span: u64) -> Result<u64, DecodeError> {
+        let start = self.position();
+        let x = self.read_bits(nb)?;
+        if x > span {
+            return Err(DecodeError::new(start, DecodeErrorKind::IntOutOfRange(x as i64)));
+        }
+        Ok(x)
+    }
+
     /// An integer with an extensible constraint `(lb..ub, ...)`.
     pub fn ext_int(&mut self, lb: i64, ub: i64) -> Result<i64, DecodeError> {
         if self.read_bit()? {
@@ -777,6 +790,17 @@ impl BitWriter {
         Ok(())
     }
 
+    /// A constrained whole number `lb..=ub` in `nb` bits; a value outside the
+    /// constraint is refused (`what` names the type).
+    #[inline]
+    pub fn write_constrained(&mut self, v: i64, lb: i64, ub: i64, nb: u32, what: &str) -> Result<(), EncodeError> {
+        if v < lb || v > ub {
+            return Err(EncodeError::new(format!("{what} {v} is outside the standard's range {lb}..{ub}")));
+        }
+        self.write_bits((v - lb) as u64, nb);
+        Ok(())
+    }
+
     /// An integer with an extensible constraint.
     pub fn ext_int(&mut self, v: i64, lb: i64, ub: i64) {
         if v < lb || v > ub {
@@ -908,24 +932,72 @@ pub mod jer {
         o.push_str(name);
         o.push_str("\":");
     }
-    /// An integer.
+    /// An integer (decimal, as `write!(o, "{v}")` would give, without the
+    /// formatting machinery).
     #[inline]
     pub fn write_int(o: &mut String, v: i64) {
-        let _ = write!(o, "{v}");
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut n = v.unsigned_abs();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if v < 0 {
+            o.push('-');
+        }
+        for &d in &buf[i..] {
+            o.push(d as char);
+        }
     }
     /// A boolean.
     pub fn write_bool(o: &mut String, v: bool) {
         o.push_str(if v { "true" } else { "false" });
     }
-    /// A JSON string with escaping.
+    /// A JSON string with escaping (the same escapes as `serde_json`: `"`,
+    /// `\\`, and control characters below U+0020).
+    #[inline]
     pub fn write_str(o: &mut String, v: &str) {
-        o.push_str(&Value::String(v.to_string()).to_string());
+        o.push('"');
+        if v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            write_escaped(o, v);
+        } else {
+            o.push_str(v);
+        }
+        o.push('"');
     }
+
+    #[cold]
+    fn write_escaped(o: &mut String, v: &str) {
+        for c in v.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                '\n' => o.push_str("\\n"),
+                '\r' => o.push_str("\\r"),
+                '\t' => o.push_str("\\t"),
+                '\u{8}' => o.push_str("\\b"),
+                '\u{c}' => o.push_str("\\f"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(o, "\\u{:04x}", c as u32);
+                }
+                c => o.push(c),
+            }
+        }
+    }
+
     /// Upper-case hex of octets, as a JSON string.
     pub fn write_hex(o: &mut String, v: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        o.reserve(v.len() * 2 + 2);
         o.push('"');
-        for b in v {
-            let _ = write!(o, "{b:02X}");
+        for &b in v {
+            o.push(HEX[(b >> 4) as usize] as char);
+            o.push(HEX[(b & 15) as usize] as char);
         }
         o.push('"');
     }

@@ -65,3 +65,22 @@ fn truncated_vectors_fail_with_position() {
         assert!(err.to_string().contains("left after"), "{name}: {err}");
     }
 }
+
+#[test]
+fn out_of_range_values_are_refused_both_ways() {
+    // Found by the decode_any fuzz target: a 15-bit heading field holding 32174
+    // (the constraint is 0..28800) used to decode, and then failed JER.
+    let data = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/heading-out-of-range.bin")).unwrap();
+    let err = Message::decode(TopType::MessageFrame, &data[1..]).expect_err("out-of-range heading");
+    assert!(err.to_string().contains("outside its constraint"), "{err}");
+    assert!(err.path().contains("heading"), "{err}");
+    // and the encoder refuses such a value, naming the field
+    let (_, ty, bytes, _) = vectors().into_iter().find(|v| v.0 == "csae53-msgframe-rsm-16ptc").unwrap();
+    let Message::MessageFrame(map_encoder::csae::MessageFrame::RsmFrame(mut rsm)) = Message::decode(ty, &bytes).unwrap() else {
+        panic!("not an RSM")
+    };
+    rsm.participants[3].heading = 30_000;
+    let err = Message::MessageFrame(map_encoder::csae::MessageFrame::RsmFrame(rsm)).encode().expect_err("refused");
+    assert!(err.to_string().contains("30000 is outside the standard's range 0..28800"), "{err}");
+    assert!(err.to_string().contains("participants"), "{err}");
+}

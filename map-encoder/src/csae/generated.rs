@@ -175,13 +175,14 @@ impl MapData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.time_stamp.is_some() as u64) << 0, 2);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         if let Some(x) = &self.time_stamp {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 20);
+            w.write_constrained(((*x)) as i64, 0, 527040, 20, "MinuteOfTheYear").map_err(|e| e.at("timeStamp"))?;
         }
         w.seq_len(self.nodes.len(), 1, 32, false, "NodeList").map_err(|e| e.at("nodes"))?;
         for item in self.nodes.iter() {
@@ -197,13 +198,14 @@ impl MapData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
         let p_time_stamp = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
-        let time_stamp = if p_time_stamp { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("timeStamp"))?) } else { None };
+        let time_stamp = if p_time_stamp { Some((r.read_constrained(20, 527040).map(|x| x as u32)).map_err(|e| e.at("timeStamp"))?) } else { None };
         let nodes = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Node::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("nodes"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -269,13 +271,14 @@ impl SPAT {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.moy.is_some() as u64) << 2 | (self.time_stamp.is_some() as u64) << 1 | (self.name.is_some() as u64) << 0, 4);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         if let Some(x) = &self.moy {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 20);
+            w.write_constrained(((*x)) as i64, 0, 527040, 20, "MinuteOfTheYear").map_err(|e| e.at("moy"))?;
         }
         if let Some(x) = &self.time_stamp {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
@@ -297,7 +300,8 @@ impl SPAT {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -305,7 +309,7 @@ impl SPAT {
         let p_time_stamp = flags >> 1 & 1 != 0;
         let p_name = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
-        let moy = if p_moy { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
+        let moy = if p_moy { Some((r.read_constrained(20, 527040).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
         let time_stamp = if p_time_stamp { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("timeStamp"))?) } else { None };
         let name = if p_name { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("name"))?) } else { None };
         let intersections = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((IntersectionState::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("intersections"))?;
@@ -377,11 +381,12 @@ impl RoadsideSafetyMessage {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.write_bytes(&self.id[..]);
         self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
         w.seq_len(self.participants.len(), 1, 16, false, "ParticipantList").map_err(|e| e.at("participants"))?;
@@ -398,7 +403,8 @@ impl RoadsideSafetyMessage {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
@@ -474,13 +480,14 @@ impl RoadSideInformation {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.moy.is_some() as u64) << 2 | (self.rtes.is_some() as u64) << 1 | (self.rtss.is_some() as u64) << 0, 4);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         if let Some(x) = &self.moy {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 20);
+            w.write_constrained(((*x)) as i64, 0, 527040, 20, "MinuteOfTheYear").map_err(|e| e.at("moy"))?;
         }
         w.write_bytes(&self.id[..]);
         self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
@@ -506,7 +513,8 @@ impl RoadSideInformation {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -514,7 +522,7 @@ impl RoadSideInformation {
         let p_rtes = flags >> 1 & 1 != 0;
         let p_rtss = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
-        let moy = if p_moy { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
+        let moy = if p_moy { Some((r.read_constrained(20, 527040).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
         let id = (r.read_array::<8>()).map_err(|e| e.at("id"))?;
         let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
         let rtes = if p_rtes { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RTEData::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("rtes"))?) } else { None };
@@ -618,11 +626,12 @@ impl BasicSafetyMessage {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 7 | (self.time_confidence.is_some() as u64) << 6 | (self.pos_accuracy.is_some() as u64) << 5 | (self.pos_confidence.is_some() as u64) << 4 | (self.angle.is_some() as u64) << 3 | (self.motion_cfd.is_some() as u64) << 2 | (self.safety_ext.is_some() as u64) << 1 | (self.emergency_ext.is_some() as u64) << 0, 8);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.time_confidence {
@@ -636,10 +645,10 @@ impl BasicSafetyMessage {
             x.encode_boxed(w).map_err(|e| e.at("posConfidence"))?;
         }
         self.transmission.encode_boxed(w).map_err(|e| e.at("transmission"))?;
-        w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
-        w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
+        w.write_constrained((self.speed) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
+        w.write_constrained((self.heading) as i64, 0, 28800, 15, "Heading").map_err(|e| e.at("heading"))?;
         if let Some(x) = &self.angle {
-            w.write_bits((((*x)) as i64 - (-126)) as u64, 8);
+            w.write_constrained(((*x)) as i64, -126, 127, 8, "SteeringWheelAngle").map_err(|e| e.at("angle"))?;
         }
         if let Some(x) = &self.motion_cfd {
             x.encode_boxed(w).map_err(|e| e.at("motionCfd"))?;
@@ -664,7 +673,8 @@ impl BasicSafetyMessage {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(8)?;
         let has_ext = flags >> 7 & 1 != 0;
@@ -684,8 +694,8 @@ impl BasicSafetyMessage {
         let pos_confidence = if p_pos_confidence { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posConfidence"))?) } else { None };
         let transmission = (TransmissionState::decode_boxed(r)).map_err(|e| e.at("transmission"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
-        let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
-        let angle = if p_angle { Some((r.read_bits(8).map(|x| (x as i64 + (-126)) as i8)).map_err(|e| e.at("angle"))?) } else { None };
+        let heading = (r.read_constrained(15, 28800).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
+        let angle = if p_angle { Some((r.read_constrained(8, 253).map(|x| (x as i64 + (-126)) as i8)).map_err(|e| e.at("angle"))?) } else { None };
         let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
         let accel_set = (AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?;
         let brakes = (BrakeSystemStatus::decode_boxed(r)).map_err(|e| e.at("brakes"))?;
@@ -829,7 +839,8 @@ impl MessageFrameExt {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(false);
         w.write_bits(self.message_id() as u64, 15);
@@ -857,7 +868,8 @@ impl MessageFrameExt {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let id = r.read_bits(15).map_err(|e| e.at("messageId"))? as u16;
@@ -963,7 +975,8 @@ impl Node {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = self.in_links_ex.is_some() || self.prohibitedzone.is_some();
         w.write_bits((has_ext as u64) << 2 | (self.name.is_some() as u64) << 1 | (self.in_links.is_some() as u64) << 0, 3);
@@ -1012,7 +1025,8 @@ impl Node {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -1109,14 +1123,15 @@ impl IntersectionState {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.moy.is_some() as u64) << 2 | (self.time_stamp.is_some() as u64) << 1 | (self.time_confidence.is_some() as u64) << 0, 4);
         self.intersection_id.encode_boxed(w).map_err(|e| e.at("intersectionId"))?;
         w.bit_string(&self.status, 16, 16, false, "IntersectionStatusObject").map_err(|e| e.at("status"))?;
         if let Some(x) = &self.moy {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 20);
+            w.write_constrained(((*x)) as i64, 0, 527040, 20, "MinuteOfTheYear").map_err(|e| e.at("moy"))?;
         }
         if let Some(x) = &self.time_stamp {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
@@ -1138,7 +1153,8 @@ impl IntersectionState {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -1147,7 +1163,7 @@ impl IntersectionState {
         let p_time_confidence = flags >> 0 & 1 != 0;
         let intersection_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("intersectionId"))?;
         let status = (r.bit_string(16, 16, false)).map_err(|e| e.at("status"))?;
-        let moy = if p_moy { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
+        let moy = if p_moy { Some((r.read_constrained(20, 527040).map(|x| x as u32)).map_err(|e| e.at("moy"))?) } else { None };
         let time_stamp = if p_time_stamp { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("timeStamp"))?) } else { None };
         let time_confidence = if p_time_confidence { Some((TimeConfidence::decode_boxed(r)).map_err(|e| e.at("timeConfidence"))?) } else { None };
         let phases = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Phase::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("phases"))?;
@@ -1220,13 +1236,14 @@ impl Position3D {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.elevation.is_some());
-        w.write_bits(((self.lat) as i64 - (-900000000)) as u64, 31);
-        w.write_bits(((self.long) as i64 - (-1799999999)) as u64, 32);
+        w.write_constrained((self.lat) as i64, -900000000, 900000001, 31, "Latitude").map_err(|e| e.at("lat"))?;
+        w.write_constrained((self.long) as i64, -1799999999, 1800000001, 32, "Longitude").map_err(|e| e.at("long"))?;
         if let Some(x) = &self.elevation {
-            w.write_bits((((*x)) as i64 - (-4096)) as u64, 16);
+            w.write_constrained(((*x)) as i64, -4096, 61439, 16, "Elevation").map_err(|e| e.at("elevation"))?;
         }
         Ok(())
     }
@@ -1238,11 +1255,12 @@ impl Position3D {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_elevation = r.read_bit()?;
-        let lat = (r.read_bits(31).map(|x| (x as i64 + (-900000000)) as i32)).map_err(|e| e.at("lat"))?;
-        let long = (r.read_bits(32).map(|x| (x as i64 + (-1799999999)) as i32)).map_err(|e| e.at("long"))?;
+        let lat = (r.read_constrained(31, 1800000001).map(|x| (x as i64 + (-900000000)) as i32)).map_err(|e| e.at("lat"))?;
+        let long = (r.read_constrained(32, 3600000000).map(|x| (x as i64 + (-1799999999)) as i32)).map_err(|e| e.at("long"))?;
         let elevation = if p_elevation { Some((r.read_bits(16).map(|x| (x as i64 + (-4096)) as i32)).map_err(|e| e.at("elevation"))?) } else { None };
         Ok(Self { lat, long, elevation })
     }
@@ -1320,7 +1338,8 @@ impl ParticipantData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 6 | (self.id.is_some() as u64) << 5 | (self.transmission.is_some() as u64) << 4 | (self.angle.is_some() as u64) << 3 | (self.motion_cfd.is_some() as u64) << 2 | (self.accel_set.is_some() as u64) << 1 | (self.vehicle_class.is_some() as u64) << 0, 7);
@@ -1336,10 +1355,10 @@ impl ParticipantData {
         if let Some(x) = &self.transmission {
             (*x).encode_boxed(w).map_err(|e| e.at("transmission"))?;
         }
-        w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
-        w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
+        w.write_constrained((self.speed) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
+        w.write_constrained((self.heading) as i64, 0, 28800, 15, "Heading").map_err(|e| e.at("heading"))?;
         if let Some(x) = &self.angle {
-            w.write_bits((((*x)) as i64 - (-126)) as u64, 8);
+            w.write_constrained(((*x)) as i64, -126, 127, 8, "SteeringWheelAngle").map_err(|e| e.at("angle"))?;
         }
         if let Some(x) = &self.motion_cfd {
             x.encode_boxed(w).map_err(|e| e.at("motionCfd"))?;
@@ -1361,7 +1380,8 @@ impl ParticipantData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(7)?;
         let has_ext = flags >> 6 & 1 != 0;
@@ -1380,8 +1400,8 @@ impl ParticipantData {
         let pos_confidence = (PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posConfidence"))?;
         let transmission = if p_transmission { Some((TransmissionState::decode_boxed(r)).map_err(|e| e.at("transmission"))?) } else { None };
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
-        let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
-        let angle = if p_angle { Some((r.read_bits(8).map(|x| (x as i64 + (-126)) as i8)).map_err(|e| e.at("angle"))?) } else { None };
+        let heading = (r.read_constrained(15, 28800).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
+        let angle = if p_angle { Some((r.read_constrained(8, 253).map(|x| (x as i64 + (-126)) as i8)).map_err(|e| e.at("angle"))?) } else { None };
         let motion_cfd = if p_motion_cfd { Some((MotionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("motionCfd"))?) } else { None };
         let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
         let size = (VehicleSize::decode_boxed(r)).map_err(|e| e.at("size"))?;
@@ -1533,7 +1553,7 @@ impl RTEData {
             }
         }
         if let Some(x) = &self.event_confidence {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("eventConfidence"))?;
         }
         Ok(())
     }
@@ -1567,7 +1587,7 @@ impl RTEData {
         let priority = if p_priority { Some((r.read_array::<1>()).map_err(|e| e.at("priority"))?) } else { None };
         let reference_paths = if p_reference_paths { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("referencePaths"))?) } else { None };
         let reference_links = if p_reference_links { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferenceLink::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("referenceLinks"))?) } else { None };
-        let event_confidence = if p_event_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("eventConfidence"))?) } else { None };
+        let event_confidence = if p_event_confidence { Some((r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("eventConfidence"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -1664,7 +1684,8 @@ impl RTSData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = self.auxiliary_sign.is_some();
         w.write_bits((has_ext as u64) << 6 | (self.sign_pos.is_some() as u64) << 5 | (self.description.is_some() as u64) << 4 | (self.time_details.is_some() as u64) << 3 | (self.priority.is_some() as u64) << 2 | (self.reference_paths.is_some() as u64) << 1 | (self.reference_links.is_some() as u64) << 0, 7);
@@ -1716,7 +1737,8 @@ impl RTSData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(7)?;
         let has_ext = flags >> 6 & 1 != 0;
@@ -1893,7 +1915,8 @@ impl TimeConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 6); }
@@ -1947,7 +1970,8 @@ impl TimeConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(6)?;
@@ -2162,7 +2186,8 @@ impl PositionalAccuracy {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.semi_major) as i64 - (0)) as u64, 8);
         w.write_bits(((self.semi_minor) as i64 - (0)) as u64, 8);
@@ -2177,7 +2202,8 @@ impl PositionalAccuracy {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let semi_major = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("semiMajor"))?;
         let semi_minor = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("semiMinor"))?;
@@ -2232,7 +2258,8 @@ impl PositionConfidenceSet {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.elevation.is_some());
         self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
@@ -2249,7 +2276,8 @@ impl PositionConfidenceSet {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_elevation = r.read_bit()?;
         let pos = (PositionConfidence::decode_boxed(r)).map_err(|e| e.at("pos"))?;
@@ -2313,7 +2341,8 @@ impl TransmissionState {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Neutral => { w.write_bits(0, 3); }
@@ -2335,7 +2364,8 @@ impl TransmissionState {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -2422,7 +2452,8 @@ impl MotionConfidenceSet {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.speed_cfd.is_some() as u64) << 2 | (self.heading_cfd.is_some() as u64) << 1 | (self.steer_cfd.is_some() as u64) << 0, 3);
         if let Some(x) = &self.speed_cfd {
@@ -2444,7 +2475,8 @@ impl MotionConfidenceSet {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let p_speed_cfd = flags >> 2 & 1 != 0;
@@ -2507,12 +2539,13 @@ impl AccelerationSet4Way {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.long) as i64 - (-2000)) as u64, 12);
-        w.write_bits(((self.lat) as i64 - (-2000)) as u64, 12);
-        w.write_bits(((self.vert) as i64 - (-127)) as u64, 8);
-        w.write_bits(((self.yaw) as i64 - (-32767)) as u64, 16);
+        w.write_constrained((self.long) as i64, -2000, 2001, 12, "Acceleration").map_err(|e| e.at("long"))?;
+        w.write_constrained((self.lat) as i64, -2000, 2001, 12, "Acceleration").map_err(|e| e.at("lat"))?;
+        w.write_constrained((self.vert) as i64, -127, 127, 8, "VerticalAcceleration").map_err(|e| e.at("vert"))?;
+        w.write_constrained((self.yaw) as i64, -32767, 32767, 16, "YawRate").map_err(|e| e.at("yaw"))?;
         Ok(())
     }
 
@@ -2523,12 +2556,13 @@ impl AccelerationSet4Way {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
-        let long = (r.read_bits(12).map(|x| (x as i64 + (-2000)) as i16)).map_err(|e| e.at("long"))?;
-        let lat = (r.read_bits(12).map(|x| (x as i64 + (-2000)) as i16)).map_err(|e| e.at("lat"))?;
-        let vert = (r.read_bits(8).map(|x| (x as i64 + (-127)) as i8)).map_err(|e| e.at("vert"))?;
-        let yaw = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("yaw"))?;
+        let long = (r.read_constrained(12, 4001).map(|x| (x as i64 + (-2000)) as i16)).map_err(|e| e.at("long"))?;
+        let lat = (r.read_constrained(12, 4001).map(|x| (x as i64 + (-2000)) as i16)).map_err(|e| e.at("lat"))?;
+        let vert = (r.read_constrained(8, 254).map(|x| (x as i64 + (-127)) as i8)).map_err(|e| e.at("vert"))?;
+        let yaw = (r.read_constrained(16, 65534).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("yaw"))?;
         Ok(Self { long, lat, vert, yaw })
     }
 
@@ -2592,7 +2626,8 @@ impl BrakeSystemStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.brake_padel.is_some() as u64) << 6 | (self.wheel_brakes.is_some() as u64) << 5 | (self.traction.is_some() as u64) << 4 | (self.abs.is_some() as u64) << 3 | (self.scs.is_some() as u64) << 2 | (self.brake_boost.is_some() as u64) << 1 | (self.aux_brakes.is_some() as u64) << 0, 7);
         if let Some(x) = &self.brake_padel {
@@ -2626,7 +2661,8 @@ impl BrakeSystemStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(7)?;
         let p_brake_padel = flags >> 6 & 1 != 0;
@@ -2707,13 +2743,14 @@ impl VehicleSize {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.height.is_some());
-        w.write_bits(((self.width) as i64 - (0)) as u64, 10);
-        w.write_bits(((self.length) as i64 - (0)) as u64, 12);
+        w.write_constrained((self.width) as i64, 0, 1023, 10, "VehicleWidth").map_err(|e| e.at("width"))?;
+        w.write_constrained((self.length) as i64, 0, 4095, 12, "VehicleLength").map_err(|e| e.at("length"))?;
         if let Some(x) = &self.height {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 7);
+            w.write_constrained(((*x)) as i64, 0, 127, 7, "VehicleHeight").map_err(|e| e.at("height"))?;
         }
         Ok(())
     }
@@ -2725,7 +2762,8 @@ impl VehicleSize {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_height = r.read_bit()?;
         let width = (r.read_bits(10).map(|x| x as u16)).map_err(|e| e.at("width"))?;
@@ -2781,13 +2819,14 @@ impl VehicleClassification {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.fuel_type.is_some() as u64) << 0, 2);
         w.write_bits(((self.classification) as i64 - (0)) as u64, 8);
         if let Some(x) = &self.fuel_type {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 4);
+            w.write_constrained(((*x)) as i64, 0, 15, 4, "FuelType").map_err(|e| e.at("fuelType"))?;
         }
         Ok(())
     }
@@ -2799,7 +2838,8 @@ impl VehicleClassification {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -2865,7 +2905,8 @@ impl VehicleSafetyExtensions {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.events.is_some() as u64) << 3 | (self.path_history.is_some() as u64) << 2 | (self.path_prediction.is_some() as u64) << 1 | (self.lights.is_some() as u64) << 0, 5);
@@ -2891,7 +2932,8 @@ impl VehicleSafetyExtensions {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -2966,7 +3008,8 @@ impl VehicleEmergencyExtensions {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.response_type.is_some() as u64) << 2 | (self.siren_use.is_some() as u64) << 1 | (self.lights_use.is_some() as u64) << 0, 4);
@@ -2989,7 +3032,8 @@ impl VehicleEmergencyExtensions {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -3057,9 +3101,10 @@ impl TestMsg {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.octet_string(&self.user_data, 1, 2048, false, "TestMsgUserData").map_err(|e| e.at("userData"))?;
         Ok(())
     }
@@ -3071,7 +3116,8 @@ impl TestMsg {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
         let user_data = (r.octet_string(1, 2048, false)).map_err(|e| e.at("userData"))?;
@@ -3122,11 +3168,12 @@ impl RTCMcorrections {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.seq_len(self.corrections.len(), 1, 5, false, "RTCMcorrectionsCorrections").map_err(|e| e.at("corrections"))?;
         for item in self.corrections.iter() {
             item.encode_boxed(w).map_err(|e| e.at("corrections"))?;
@@ -3141,7 +3188,8 @@ impl RTCMcorrections {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
@@ -3209,11 +3257,12 @@ impl RoadsideCoordination {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.coordinates.is_some() as u64) << 1 | (self.lane_coordinates.is_some() as u64) << 0, 3);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
@@ -3239,7 +3288,8 @@ impl RoadsideCoordination {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -3332,11 +3382,12 @@ impl SensorSharingMsg {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.detected_region.is_some() as u64) << 3 | (self.participants.is_some() as u64) << 2 | (self.obstacles.is_some() as u64) << 1 | (self.rtes.is_some() as u64) << 0, 5);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.write_bytes(&self.id[..]);
         self.equipment_type.encode_boxed(w).map_err(|e| e.at("equipmentType"))?;
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
@@ -3378,7 +3429,8 @@ impl SensorSharingMsg {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -3477,11 +3529,12 @@ impl VehIntentionAndRequest {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
@@ -3496,7 +3549,8 @@ impl VehIntentionAndRequest {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
@@ -3574,13 +3628,14 @@ impl PAMData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.time_stamp.is_some() as u64) << 1 | (self.parking_area_guidance.is_some() as u64) << 0, 3);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         if let Some(x) = &self.time_stamp {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 20);
+            w.write_constrained(((*x)) as i64, 0, 527040, 20, "MinuteOfTheYear").map_err(|e| e.at("timeStamp"))?;
         }
         self.parking_lot_info.encode_boxed(w).map_err(|e| e.at("parkingLotInfo"))?;
         w.seq_len(self.pam_nodes.len(), 1, 63, false, "PAMNodeList").map_err(|e| e.at("pamNodes"))?;
@@ -3603,14 +3658,15 @@ impl PAMData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
         let p_time_stamp = flags >> 1 & 1 != 0;
         let p_parking_area_guidance = flags >> 0 & 1 != 0;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
-        let time_stamp = if p_time_stamp { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("timeStamp"))?) } else { None };
+        let time_stamp = if p_time_stamp { Some((r.read_constrained(20, 527040).map(|x| x as u32)).map_err(|e| e.at("timeStamp"))?) } else { None };
         let parking_lot_info = (ParkingLotInfo::decode_boxed(r)).map_err(|e| e.at("parkingLotInfo"))?;
         let pam_nodes = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 63, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PAMNode::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("pamNodes"))?;
         let parking_area_guidance = if p_parking_area_guidance { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParkingGuide::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("parkingAreaGuidance"))?) } else { None };
@@ -3700,11 +3756,12 @@ impl PersonalSafetyMessage {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.time_confidence.is_some() as u64) << 3 | (self.accel_set.is_some() as u64) << 2 | (self.path_history.is_some() as u64) << 1 | (self.path_planning.is_some() as u64) << 0, 5);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         if let Some(x) = &self.time_confidence {
@@ -3712,8 +3769,8 @@ impl PersonalSafetyMessage {
         }
         self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
         self.pos_accuracy.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
-        w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
-        w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
+        w.write_constrained((self.speed) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
+        w.write_constrained((self.heading) as i64, 0, 28800, 15, "Heading").map_err(|e| e.at("heading"))?;
         if let Some(x) = &self.accel_set {
             x.encode_boxed(w).map_err(|e| e.at("accelSet"))?;
         }
@@ -3726,7 +3783,7 @@ impl PersonalSafetyMessage {
                 item.encode_boxed(w).map_err(|e| e.at("path-Planning"))?;
             }
         }
-        w.write_bits(((self.overall_radius) as i64 - (0)) as u64, 8);
+        w.write_constrained((self.overall_radius) as i64, 0, 200, 8, "PersonalSafetyMessageOverallRadius").map_err(|e| e.at("overallRadius"))?;
         self.non_motor_data.encode_boxed(w).map_err(|e| e.at("non-motorData"))?;
         Ok(())
     }
@@ -3738,7 +3795,8 @@ impl PersonalSafetyMessage {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -3753,11 +3811,11 @@ impl PersonalSafetyMessage {
         let pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?;
         let pos_accuracy = (PositionalAccuracy::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
-        let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
+        let heading = (r.read_constrained(15, 28800).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
         let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
         let path_history = if p_path_history { Some((PathHistory::decode_boxed(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
         let path_planning = if p_path_planning { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 100, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("path-Planning"))?) } else { None };
-        let overall_radius = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("overallRadius"))?;
+        let overall_radius = (r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("overallRadius"))?;
         let non_motor_data = (NonMotorData::decode_boxed(r)).map_err(|e| e.at("non-motorData"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -3857,11 +3915,12 @@ impl CLPMM {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.leading_ext.is_some() as u64) << 0, 2);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         w.write_bytes(&self.id[..]);
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         w.write_bytes(&self.pid[..]);
@@ -3880,7 +3939,8 @@ impl CLPMM {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -3962,11 +4022,12 @@ impl VehiclePaymentMessage {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.msg_cnt) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.msg_cnt) as i64, 0, 127, 7, "MsgCount").map_err(|e| e.at("msgCnt"))?;
         self.payment.encode_boxed(w).map_err(|e| e.at("payment"))?;
         Ok(())
     }
@@ -3978,7 +4039,8 @@ impl VehiclePaymentMessage {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let msg_cnt = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("msgCnt"))?;
@@ -4038,7 +4100,8 @@ impl NodeReferenceID {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.region.is_some());
         if let Some(x) = &self.region {
@@ -4055,7 +4118,8 @@ impl NodeReferenceID {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_region = r.read_bit()?;
         let region = if p_region { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("region"))?) } else { None };
@@ -4117,7 +4181,8 @@ impl Link {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.name.is_some() as u64) << 3 | (self.speed_limits.is_some() as u64) << 2 | (self.points.is_some() as u64) << 1 | (self.movements.is_some() as u64) << 0, 5);
@@ -4131,7 +4196,7 @@ impl Link {
                 item.encode_boxed(w).map_err(|e| e.at("speedLimits"))?;
             }
         }
-        w.write_bits(((self.link_width) as i64 - (0)) as u64, 15);
+        w.write_constrained((self.link_width) as i64, 0, 32767, 15, "LaneWidth").map_err(|e| e.at("linkWidth"))?;
         if let Some(x) = &self.points {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("points"))?;
             for item in x.iter() {
@@ -4158,7 +4223,8 @@ impl Link {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -4253,7 +4319,8 @@ impl LinkEx {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 5 | (self.name.is_some() as u64) << 4 | (self.speed_limits.is_some() as u64) << 3 | (self.link_width.is_some() as u64) << 2 | (self.ref_line.is_some() as u64) << 1 | (self.movements_ex.is_some() as u64) << 0, 6);
@@ -4268,7 +4335,7 @@ impl LinkEx {
             }
         }
         if let Some(x) = &self.link_width {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 32767, 15, "LaneWidth").map_err(|e| e.at("linkWidth"))?;
         }
         if let Some(x) = &self.ref_line {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("refLine"))?;
@@ -4296,7 +4363,8 @@ impl LinkEx {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(6)?;
         let has_ext = flags >> 5 & 1 != 0;
@@ -4384,7 +4452,8 @@ impl ProhibitedZone {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.central_circle_prohibited_zone.is_some() as u64) << 2 | (self.non_motor_vehicle_prohibited_zones.is_some() as u64) << 1 | (self.grid_line_marking_prohibited_zones.is_some() as u64) << 0, 4);
@@ -4422,7 +4491,8 @@ impl ProhibitedZone {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -4490,7 +4560,8 @@ impl Phase {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.id) as i64 - (0)) as u64, 8);
         w.seq_len(self.phase_states.len(), 1, 16, false, "PhaseStateList").map_err(|e| e.at("phaseStates"))?;
@@ -4507,7 +4578,8 @@ impl Phase {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let id = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("id"))?;
         let phase_states = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 16, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PhaseState::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("phaseStates"))?;
@@ -4566,7 +4638,8 @@ impl ParticipantType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
@@ -4586,7 +4659,8 @@ impl ParticipantType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -4680,7 +4754,8 @@ impl SourceType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
@@ -4703,7 +4778,8 @@ impl SourceType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -4795,7 +4871,8 @@ impl PositionOffsetLLV {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.offset_v.is_some());
         self.offset_ll.encode_boxed(w).map_err(|e| e.at("offsetLL"))?;
@@ -4812,7 +4889,8 @@ impl PositionOffsetLLV {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_offset_v = r.read_bit()?;
         let offset_ll = (PositionOffsetLL::decode_boxed(r)).map_err(|e| e.at("offsetLL"))?;
@@ -4874,7 +4952,8 @@ impl EventSource {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
@@ -4895,7 +4974,8 @@ impl EventSource {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -4979,7 +5059,8 @@ impl Description {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::TextString(x) => {
@@ -5001,7 +5082,8 @@ impl Description {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(1)?;
@@ -5060,14 +5142,15 @@ impl RSITimeDetails {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.start_time.is_some() as u64) << 2 | (self.end_time.is_some() as u64) << 1 | (self.end_time_confidence.is_some() as u64) << 0, 3);
         if let Some(x) = &self.start_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 20);
+            w.write_constrained(((*x)) as i64, 0, 527040, 20, "MinuteOfTheYear").map_err(|e| e.at("startTime"))?;
         }
         if let Some(x) = &self.end_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 20);
+            w.write_constrained(((*x)) as i64, 0, 527040, 20, "MinuteOfTheYear").map_err(|e| e.at("endTime"))?;
         }
         if let Some(x) = &self.end_time_confidence {
             (*x).encode_boxed(w).map_err(|e| e.at("endTimeConfidence"))?;
@@ -5082,14 +5165,15 @@ impl RSITimeDetails {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let p_start_time = flags >> 2 & 1 != 0;
         let p_end_time = flags >> 1 & 1 != 0;
         let p_end_time_confidence = flags >> 0 & 1 != 0;
-        let start_time = if p_start_time { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("startTime"))?) } else { None };
-        let end_time = if p_end_time { Some((r.read_bits(20).map(|x| x as u32)).map_err(|e| e.at("endTime"))?) } else { None };
+        let start_time = if p_start_time { Some((r.read_constrained(20, 527040).map(|x| x as u32)).map_err(|e| e.at("startTime"))?) } else { None };
+        let end_time = if p_end_time { Some((r.read_constrained(20, 527040).map(|x| x as u32)).map_err(|e| e.at("endTime"))?) } else { None };
         let end_time_confidence = if p_end_time_confidence { Some((TimeConfidence::decode_boxed(r)).map_err(|e| e.at("endTimeConfidence"))?) } else { None };
         Ok(Self { start_time, end_time, end_time_confidence })
     }
@@ -5211,7 +5295,8 @@ impl ReferenceLink {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.reference_lanes.is_some());
         self.upstream_node_id.encode_boxed(w).map_err(|e| e.at("upstreamNodeId"))?;
@@ -5229,7 +5314,8 @@ impl ReferenceLink {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_reference_lanes = r.read_bit()?;
         let upstream_node_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("upstreamNodeId"))?;
@@ -5285,7 +5371,8 @@ impl AuxiliarySign {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.sign_with_vehicle_type.is_some() as u64) << 1 | (self.sign_direction.is_some() as u64) << 0, 3);
@@ -5305,7 +5392,8 @@ impl AuxiliarySign {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -5396,7 +5484,8 @@ impl PositionConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 4); }
@@ -5426,7 +5515,8 @@ impl PositionConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(4)?;
@@ -5571,7 +5661,8 @@ impl ElevationConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 4); }
@@ -5601,7 +5692,8 @@ impl ElevationConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(4)?;
@@ -5730,7 +5822,8 @@ impl SpeedConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
@@ -5752,7 +5845,8 @@ impl SpeedConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -5849,7 +5943,8 @@ impl HeadingConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
@@ -5871,7 +5966,8 @@ impl HeadingConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -5960,7 +6056,8 @@ impl SteeringWheelAngleConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -5978,7 +6075,8 @@ impl SteeringWheelAngleConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6049,7 +6147,8 @@ impl BrakePedalStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -6066,7 +6165,8 @@ impl BrakePedalStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6135,7 +6235,8 @@ impl TractionControlStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -6153,7 +6254,8 @@ impl TractionControlStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6226,7 +6328,8 @@ impl AntiLockBrakeStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -6244,7 +6347,8 @@ impl AntiLockBrakeStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6317,7 +6421,8 @@ impl StabilityControlStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -6335,7 +6440,8 @@ impl StabilityControlStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6406,7 +6512,8 @@ impl BrakeBoostApplied {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -6423,7 +6530,8 @@ impl BrakeBoostApplied {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6492,7 +6600,8 @@ impl AuxiliaryBrakeStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -6510,7 +6619,8 @@ impl AuxiliaryBrakeStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6672,12 +6782,13 @@ impl PathPrediction {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.radius_of_curve) as i64 - (-32767)) as u64, 16);
-        w.write_bits(((self.confidence) as i64 - (0)) as u64, 8);
+        w.write_constrained((self.radius_of_curve) as i64, -32767, 32767, 16, "RadiusOfCurvature").map_err(|e| e.at("radiusOfCurve"))?;
+        w.write_constrained((self.confidence) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("confidence"))?;
         Ok(())
     }
 
@@ -6688,11 +6799,12 @@ impl PathPrediction {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let radius_of_curve = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("radiusOfCurve"))?;
-        let confidence = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("confidence"))?;
+        let radius_of_curve = (r.read_constrained(16, 65534).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("radiusOfCurve"))?;
+        let confidence = (r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("confidence"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -6760,7 +6872,8 @@ impl ResponseType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::NotInUseOrNotEquipped => { w.write_bit(false); w.write_bits(0, 3); }
@@ -6782,7 +6895,8 @@ impl ResponseType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -6874,7 +6988,8 @@ impl SirenInUse {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 2); }
@@ -6892,7 +7007,8 @@ impl SirenInUse {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -6973,7 +7089,8 @@ impl LightbarInUse {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
@@ -6995,7 +7112,8 @@ impl LightbarInUse {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -7082,7 +7200,8 @@ impl RTCMmsg {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.rev.is_some() as u64) << 1 | (self.rtcm_id.is_some() as u64) << 0, 3);
@@ -7090,7 +7209,7 @@ impl RTCMmsg {
             (*x).encode_boxed(w).map_err(|e| e.at("rev"))?;
         }
         if let Some(x) = &self.rtcm_id {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 32767, 15, "RTCMID").map_err(|e| e.at("rtcmID"))?;
         }
         w.octet_string(&self.payload, 1, 2047, false, "RTCMPayload").map_err(|e| e.at("payload"))?;
         Ok(())
@@ -7103,7 +7222,8 @@ impl RTCMmsg {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -7174,7 +7294,8 @@ impl VehicleCoordination {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.drive_suggestion.is_some() as u64) << 2 | (self.path_guidance.is_some() as u64) << 1 | (self.info.is_some() as u64) << 0, 4);
@@ -7201,7 +7322,8 @@ impl VehicleCoordination {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -7285,7 +7407,8 @@ impl LaneCoordination {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 7 | (self.related_path.is_some() as u64) << 6 | (self.t_begin.is_some() as u64) << 5 | (self.t_end.is_some() as u64) << 4 | (self.recommended_speed.is_some() as u64) << 3 | (self.recommended_behavior.is_some() as u64) << 2 | (self.info.is_some() as u64) << 1 | (self.description.is_some() as u64) << 0, 8);
@@ -7300,7 +7423,7 @@ impl LaneCoordination {
             x.encode_boxed(w).map_err(|e| e.at("tEnd"))?;
         }
         if let Some(x) = &self.recommended_speed {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 13);
+            w.write_constrained(((*x)) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("recommendedSpeed"))?;
         }
         if let Some(x) = &self.recommended_behavior {
             w.bit_string(&(*x), 14, 14, true, "DriveBehavior").map_err(|e| e.at("recommendedBehavior"))?;
@@ -7321,7 +7444,8 @@ impl LaneCoordination {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(8)?;
         let has_ext = flags >> 7 & 1 != 0;
@@ -7419,7 +7543,8 @@ impl EquipmentType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
@@ -7438,7 +7563,8 @@ impl EquipmentType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -7532,7 +7658,8 @@ impl DetectedPTCData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 10 | (self.obj_size_confidence.is_some() as u64) << 9 | (self.detected_ptc_type.is_some() as u64) << 8 | (self.type_confidence.is_some() as u64) << 7 | (self.acc4_way_confidence.is_some() as u64) << 6 | (self.status_duration.is_some() as u64) << 5 | (self.path_history.is_some() as u64) << 4 | (self.planning_list.is_some() as u64) << 3 | (self.tracking.is_some() as u64) << 2 | (self.polygon.is_some() as u64) << 1 | (self.type_related_ext.is_some() as u64) << 0, 11);
@@ -7544,13 +7671,13 @@ impl DetectedPTCData {
             (*x).encode_boxed(w).map_err(|e| e.at("detectedPTCType"))?;
         }
         if let Some(x) = &self.type_confidence {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("typeConfidence"))?;
         }
         if let Some(x) = &self.acc4_way_confidence {
             x.encode_boxed(w).map_err(|e| e.at("acc4WayConfidence"))?;
         }
         if let Some(x) = &self.status_duration {
-            w.write_bits((((*x)) as i64 - (1)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 1, 65535, 16, "TimeOffset").map_err(|e| e.at("statusDuration"))?;
         }
         if let Some(x) = &self.path_history {
             x.encode_boxed(w).map_err(|e| e.at("pathHistory"))?;
@@ -7562,7 +7689,7 @@ impl DetectedPTCData {
             }
         }
         if let Some(x) = &self.tracking {
-            w.write_bits((((*x)) as i64 - (1)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 1, 65535, 16, "DetectedPTCDataTracking").map_err(|e| e.at("tracking"))?;
         }
         if let Some(x) = &self.polygon {
             w.seq_len(x.len(), 4, 32, false, "Polygon").map_err(|e| e.at("polygon"))?;
@@ -7583,7 +7710,8 @@ impl DetectedPTCData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(11)?;
         let has_ext = flags >> 10 & 1 != 0;
@@ -7600,12 +7728,12 @@ impl DetectedPTCData {
         let ptc = (ParticipantData::decode_boxed(r)).map_err(|e| e.at("ptc"))?;
         let obj_size_confidence = if p_obj_size_confidence { Some((ObjectSizeConfidence::decode_boxed(r)).map_err(|e| e.at("objSizeConfidence"))?) } else { None };
         let detected_ptc_type = if p_detected_ptc_type { Some((DetectedPTCType::decode_boxed(r)).map_err(|e| e.at("detectedPTCType"))?) } else { None };
-        let type_confidence = if p_type_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("typeConfidence"))?) } else { None };
+        let type_confidence = if p_type_confidence { Some((r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("typeConfidence"))?) } else { None };
         let acc4_way_confidence = if p_acc4_way_confidence { Some((AccSet4WayConfidence::decode_boxed(r)).map_err(|e| e.at("acc4WayConfidence"))?) } else { None };
-        let status_duration = if p_status_duration { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("statusDuration"))?) } else { None };
+        let status_duration = if p_status_duration { Some((r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("statusDuration"))?) } else { None };
         let path_history = if p_path_history { Some((PathHistory::decode_boxed(r)).map_err(|e| e.at("pathHistory"))?) } else { None };
         let planning_list = if p_planning_list { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((Planning::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("planningList"))?) } else { None };
-        let tracking = if p_tracking { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("tracking"))?) } else { None };
+        let tracking = if p_tracking { Some((r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("tracking"))?) } else { None };
         let polygon = if p_polygon { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("polygon"))?) } else { None };
         let type_related_ext = if p_type_related_ext { Some((DetectedPTCDataTypeRelatedExt::decode_boxed(r)).map_err(|e| e.at("type-relatedExt"))?) } else { None };
         if has_ext {
@@ -7722,29 +7850,30 @@ impl DetectedObstacleData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 9 | (self.obj_type_confidence.is_some() as u64) << 8 | (self.speed_cfd.is_some() as u64) << 7 | (self.heading_cfd.is_some() as u64) << 6 | (self.ver_speed.is_some() as u64) << 5 | (self.ver_speed_confidence.is_some() as u64) << 4 | (self.accel_set.is_some() as u64) << 3 | (self.obj_size_confidence.is_some() as u64) << 2 | (self.tracking.is_some() as u64) << 1 | (self.polygon.is_some() as u64) << 0, 10);
         self.obs_type.encode_boxed(w).map_err(|e| e.at("obsType"))?;
         if let Some(x) = &self.obj_type_confidence {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("objTypeConfidence"))?;
         }
         w.write_bits(((self.obs_id) as i64 - (0)) as u64, 16);
         self.source.encode_boxed(w).map_err(|e| e.at("source"))?;
         w.write_bits(((self.sec_mark) as i64 - (0)) as u64, 16);
         self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
         self.pos_confidence.encode_boxed(w).map_err(|e| e.at("posConfidence"))?;
-        w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
+        w.write_constrained((self.speed) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
         if let Some(x) = &self.speed_cfd {
             (*x).encode_boxed(w).map_err(|e| e.at("speedCfd"))?;
         }
-        w.write_bits(((self.heading) as i64 - (0)) as u64, 15);
+        w.write_constrained((self.heading) as i64, 0, 28800, 15, "Heading").map_err(|e| e.at("heading"))?;
         if let Some(x) = &self.heading_cfd {
             (*x).encode_boxed(w).map_err(|e| e.at("headingCfd"))?;
         }
         if let Some(x) = &self.ver_speed {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 13);
+            w.write_constrained(((*x)) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("verSpeed"))?;
         }
         if let Some(x) = &self.ver_speed_confidence {
             (*x).encode_boxed(w).map_err(|e| e.at("verSpeedConfidence"))?;
@@ -7757,7 +7886,7 @@ impl DetectedObstacleData {
             x.encode_boxed(w).map_err(|e| e.at("objSizeConfidence"))?;
         }
         if let Some(x) = &self.tracking {
-            w.write_bits((((*x)) as i64 - (1)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 1, 65535, 16, "DetectedObstacleDataTracking").map_err(|e| e.at("tracking"))?;
         }
         if let Some(x) = &self.polygon {
             w.seq_len(x.len(), 4, 32, false, "Polygon").map_err(|e| e.at("polygon"))?;
@@ -7775,7 +7904,8 @@ impl DetectedObstacleData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(10)?;
         let has_ext = flags >> 9 & 1 != 0;
@@ -7789,7 +7919,7 @@ impl DetectedObstacleData {
         let p_tracking = flags >> 1 & 1 != 0;
         let p_polygon = flags >> 0 & 1 != 0;
         let obs_type = (ObstacleType::decode_boxed(r)).map_err(|e| e.at("obsType"))?;
-        let obj_type_confidence = if p_obj_type_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("objTypeConfidence"))?) } else { None };
+        let obj_type_confidence = if p_obj_type_confidence { Some((r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("objTypeConfidence"))?) } else { None };
         let obs_id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("obsId"))?;
         let source = (SourceType::decode_boxed(r)).map_err(|e| e.at("source"))?;
         let sec_mark = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("secMark"))?;
@@ -7797,14 +7927,14 @@ impl DetectedObstacleData {
         let pos_confidence = (PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posConfidence"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
         let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode_boxed(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
-        let heading = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
+        let heading = (r.read_constrained(15, 28800).map(|x| x as u16)).map_err(|e| e.at("heading"))?;
         let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
         let ver_speed = if p_ver_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("verSpeed"))?) } else { None };
         let ver_speed_confidence = if p_ver_speed_confidence { Some((SpeedConfidence::decode_boxed(r)).map_err(|e| e.at("verSpeedConfidence"))?) } else { None };
         let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
         let size = (ObjectSize::decode_boxed(r)).map_err(|e| e.at("size"))?;
         let obj_size_confidence = if p_obj_size_confidence { Some((ObjectSizeConfidence::decode_boxed(r)).map_err(|e| e.at("objSizeConfidence"))?) } else { None };
-        let tracking = if p_tracking { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("tracking"))?) } else { None };
+        let tracking = if p_tracking { Some((r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("tracking"))?) } else { None };
         let polygon = if p_polygon { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(4, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("polygon"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -7913,7 +8043,8 @@ impl IARData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.current_pos.is_some() as u64) << 3 | (self.path_planning.is_some() as u64) << 2 | (self.current_behavior.is_some() as u64) << 1 | (self.reqs.is_some() as u64) << 0, 5);
@@ -7945,7 +8076,8 @@ impl IARData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -8024,7 +8156,8 @@ impl ParkingLotInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 5 | (self.id.is_some() as u64) << 4 | (self.name.is_some() as u64) << 3 | (self.number.is_some() as u64) << 2 | (self.building_layer_num.is_some() as u64) << 1 | (self.avp_type.is_some() as u64) << 0, 6);
@@ -8038,7 +8171,7 @@ impl ParkingLotInfo {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
         }
         if let Some(x) = &self.building_layer_num {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 9);
+            w.write_constrained(((*x)) as i64, 0, 256, 9, "ParkingLotInfoBuildingLayerNum").map_err(|e| e.at("buildingLayerNum"))?;
         }
         if let Some(x) = &self.avp_type {
             (*x).encode_boxed(w).map_err(|e| e.at("avpType"))?;
@@ -8053,7 +8186,8 @@ impl ParkingLotInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(6)?;
         let has_ext = flags >> 5 & 1 != 0;
@@ -8065,7 +8199,7 @@ impl ParkingLotInfo {
         let id = if p_id { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("id"))?) } else { None };
         let name = if p_name { Some((r.ia5_string(1, 63, false)).map_err(|e| e.at("name"))?) } else { None };
         let number = if p_number { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("number"))?) } else { None };
-        let building_layer_num = if p_building_layer_num { Some((r.read_bits(9).map(|x| x as u16)).map_err(|e| e.at("buildingLayerNum"))?) } else { None };
+        let building_layer_num = if p_building_layer_num { Some((r.read_constrained(9, 256).map(|x| x as u16)).map_err(|e| e.at("buildingLayerNum"))?) } else { None };
         let avp_type = if p_avp_type { Some((AVPType::decode_boxed(r)).map_err(|e| e.at("avpType"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -8137,14 +8271,15 @@ impl PAMNode {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.floor.is_some() as u64) << 2 | (self.attributes.is_some() as u64) << 1 | (self.in_drives.is_some() as u64) << 0, 4);
         w.write_bits(((self.id) as i64 - (0)) as u64, 16);
         self.ref_pos.encode_boxed(w).map_err(|e| e.at("refPos"))?;
         if let Some(x) = &self.floor {
-            w.write_bits((((*x)) as i64 - (-128)) as u64, 9);
+            w.write_constrained(((*x)) as i64, -128, 128, 9, "PAMNodeFloor").map_err(|e| e.at("floor"))?;
         }
         if let Some(x) = &self.attributes {
             w.bit_string(&(*x), 8, 8, true, "PAMNodeAttributes").map_err(|e| e.at("attributes"))?;
@@ -8165,7 +8300,8 @@ impl PAMNode {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -8174,7 +8310,7 @@ impl PAMNode {
         let p_in_drives = flags >> 0 & 1 != 0;
         let id = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("id"))?;
         let ref_pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("refPos"))?;
-        let floor = if p_floor { Some((r.read_bits(9).map(|x| (x as i64 + (-128)) as i16)).map_err(|e| e.at("floor"))?) } else { None };
+        let floor = if p_floor { Some((r.read_constrained(9, 256).map(|x| (x as i64 + (-128)) as i16)).map_err(|e| e.at("floor"))?) } else { None };
         let attributes = if p_attributes { Some((r.bit_string(8, 8, true)).map_err(|e| e.at("attributes"))?) } else { None };
         let in_drives = if p_in_drives { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 63, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PAMDrive::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("inDrives"))?) } else { None };
         if has_ext {
@@ -8243,7 +8379,8 @@ impl ParkingGuide {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.target_parking_slot.is_some() as u64) << 0, 2);
@@ -8265,7 +8402,8 @@ impl ParkingGuide {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -8349,7 +8487,8 @@ impl PathPlanningPoint {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 10 | (self.pos_in_map.is_some() as u64) << 9 | (self.pos_accuracy.is_some() as u64) << 8 | (self.speed.is_some() as u64) << 7 | (self.speed_cfd.is_some() as u64) << 6 | (self.heading.is_some() as u64) << 5 | (self.heading_cfd.is_some() as u64) << 4 | (self.accel_set.is_some() as u64) << 3 | (self.acc4_way_confidence.is_some() as u64) << 2 | (self.estimated_time.is_some() as u64) << 1 | (self.time_confidence.is_some() as u64) << 0, 11);
@@ -8361,13 +8500,13 @@ impl PathPlanningPoint {
             x.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
         }
         if let Some(x) = &self.speed {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 13);
+            w.write_constrained(((*x)) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
         }
         if let Some(x) = &self.speed_cfd {
             (*x).encode_boxed(w).map_err(|e| e.at("speedCfd"))?;
         }
         if let Some(x) = &self.heading {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 28800, 15, "Heading").map_err(|e| e.at("heading"))?;
         }
         if let Some(x) = &self.heading_cfd {
             (*x).encode_boxed(w).map_err(|e| e.at("headingCfd"))?;
@@ -8379,10 +8518,10 @@ impl PathPlanningPoint {
             x.encode_boxed(w).map_err(|e| e.at("acc4WayConfidence"))?;
         }
         if let Some(x) = &self.estimated_time {
-            w.write_bits((((*x)) as i64 - (1)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 1, 65535, 16, "TimeOffset").map_err(|e| e.at("estimatedTime"))?;
         }
         if let Some(x) = &self.time_confidence {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("timeConfidence"))?;
         }
         Ok(())
     }
@@ -8394,7 +8533,8 @@ impl PathPlanningPoint {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(11)?;
         let has_ext = flags >> 10 & 1 != 0;
@@ -8413,12 +8553,12 @@ impl PathPlanningPoint {
         let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
         let speed_cfd = if p_speed_cfd { Some((SpeedConfidence::decode_boxed(r)).map_err(|e| e.at("speedCfd"))?) } else { None };
-        let heading = if p_heading { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
+        let heading = if p_heading { Some((r.read_constrained(15, 28800).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
         let heading_cfd = if p_heading_cfd { Some((HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("headingCfd"))?) } else { None };
         let accel_set = if p_accel_set { Some((AccelerationSet4Way::decode_boxed(r)).map_err(|e| e.at("accelSet"))?) } else { None };
         let acc4_way_confidence = if p_acc4_way_confidence { Some((AccSet4WayConfidence::decode_boxed(r)).map_err(|e| e.at("acc4WayConfidence"))?) } else { None };
-        let estimated_time = if p_estimated_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("estimatedTime"))?) } else { None };
-        let time_confidence = if p_time_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("timeConfidence"))?) } else { None };
+        let estimated_time = if p_estimated_time { Some((r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("estimatedTime"))?) } else { None };
+        let time_confidence = if p_time_confidence { Some((r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("timeConfidence"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -8511,7 +8651,8 @@ impl NonMotorData {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 6 | (self.propulsion.is_some() as u64) << 5 | (self.cluster_size.is_some() as u64) << 4 | (self.attachment.is_some() as u64) << 3 | (self.personal_ext.is_some() as u64) << 2 | (self.road_worker_ext.is_some() as u64) << 1 | (self.personal_req.is_some() as u64) << 0, 7);
@@ -8544,7 +8685,8 @@ impl NonMotorData {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(7)?;
         let has_ext = flags >> 6 & 1 != 0;
@@ -8637,7 +8779,8 @@ impl RoleInPlatooning {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Leader => { w.write_bit(false); w.write_bits(0, 2); }
@@ -8656,7 +8799,8 @@ impl RoleInPlatooning {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -8744,7 +8888,8 @@ impl StatusInPlatooning {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Navigating => { w.write_bit(false); w.write_bits(0, 3); }
@@ -8766,7 +8911,8 @@ impl StatusInPlatooning {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -8860,7 +9006,8 @@ impl MemberManagement {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.joining_list.is_some() as u64) << 1 | (self.leaving_list.is_some() as u64) << 0, 3);
@@ -8880,7 +9027,7 @@ impl MemberManagement {
                 item.encode_boxed(w).map_err(|e| e.at("leavingList"))?;
             }
         }
-        w.write_bits(((self.capacity) as i64 - (1)) as u64, 5);
+        w.write_constrained((self.capacity) as i64, 1, 32, 5, "MemberManagementCapacity").map_err(|e| e.at("capacity"))?;
         w.write_bit(self.open_to_join);
         Ok(())
     }
@@ -8892,7 +9039,8 @@ impl MemberManagement {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -8973,7 +9121,8 @@ impl VehiclePaymentMessagePayment {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::InitialzationRequest(x) => {
@@ -9012,7 +9161,8 @@ impl VehiclePaymentMessagePayment {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -9085,10 +9235,11 @@ impl RegulatorySpeedLimit {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         self.type_.encode_boxed(w).map_err(|e| e.at("type"))?;
-        w.write_bits(((self.speed) as i64 - (0)) as u64, 13);
+        w.write_constrained((self.speed) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
         Ok(())
     }
 
@@ -9099,7 +9250,8 @@ impl RegulatorySpeedLimit {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let type_ = (SpeedLimitType::decode_boxed(r)).map_err(|e| e.at("type"))?;
         let speed = (r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?;
@@ -9148,7 +9300,8 @@ impl RoadPoint {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -9163,7 +9316,8 @@ impl RoadPoint {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let pos_offset = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("posOffset"))?;
@@ -9219,7 +9373,8 @@ impl Movement {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.phase_id.is_some());
         self.remote_intersection.encode_boxed(w).map_err(|e| e.at("remoteIntersection"))?;
@@ -9236,7 +9391,8 @@ impl Movement {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_phase_id = r.read_bit()?;
         let remote_intersection = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("remoteIntersection"))?;
@@ -9298,13 +9454,14 @@ impl Lane {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 6 | (self.lane_width.is_some() as u64) << 5 | (self.lane_attributes.is_some() as u64) << 4 | (self.maneuvers.is_some() as u64) << 3 | (self.connects_to.is_some() as u64) << 2 | (self.speed_limits.is_some() as u64) << 1 | (self.points.is_some() as u64) << 0, 7);
         w.write_bits(((self.lane_id) as i64 - (0)) as u64, 8);
         if let Some(x) = &self.lane_width {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 32767, 15, "LaneWidth").map_err(|e| e.at("laneWidth"))?;
         }
         if let Some(x) = &self.lane_attributes {
             x.encode_boxed(w).map_err(|e| e.at("laneAttributes"))?;
@@ -9340,7 +9497,8 @@ impl Lane {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(7)?;
         let has_ext = flags >> 6 & 1 != 0;
@@ -9429,7 +9587,8 @@ impl MovementEx {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.phase_id.is_some() as u64) << 1 | (self.turn_direction.is_some() as u64) << 0, 3);
@@ -9450,7 +9609,8 @@ impl MovementEx {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -9517,11 +9677,12 @@ impl Section {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.sec_id) as i64 - (1)) as u64, 6);
+        w.write_constrained((self.sec_id) as i64, 1, 63, 6, "SectionId").map_err(|e| e.at("secId"))?;
         w.seq_len(self.lanes.len(), 1, 32, false, "LaneExList").map_err(|e| e.at("lanes"))?;
         for item in self.lanes.iter() {
             item.encode_boxed(w).map_err(|e| e.at("lanes"))?;
@@ -9536,10 +9697,11 @@ impl Section {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let sec_id = (r.read_bits(6).map(|x| (x as i64 + (1)) as u8)).map_err(|e| e.at("secId"))?;
+        let sec_id = (r.read_constrained(6, 62).map(|x| (x as i64 + (1)) as u8)).map_err(|e| e.at("secId"))?;
         let lanes = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((LaneEx::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("lanes"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -9596,7 +9758,8 @@ impl PhaseState {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.timing.is_some() as u64) << 0, 2);
@@ -9614,7 +9777,8 @@ impl PhaseState {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -9686,7 +9850,8 @@ impl PositionOffsetLL {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::PositionLL1(x) => {
@@ -9728,7 +9893,8 @@ impl PositionOffsetLL {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -9815,12 +9981,13 @@ impl VerticalOffset {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Offset1(x) => {
                 w.write_bits(0, 3);
-                w.write_bits((((*x)) as i64 - (-64)) as u64, 7);
+                w.write_constrained(((*x)) as i64, -64, 63, 7, "VertOffsetB07").map_err(|e| e.at("offset1"))?;
             }
             Self::Offset2(x) => {
                 w.write_bits(1, 3);
@@ -9828,23 +9995,23 @@ impl VerticalOffset {
             }
             Self::Offset3(x) => {
                 w.write_bits(2, 3);
-                w.write_bits((((*x)) as i64 - (-256)) as u64, 9);
+                w.write_constrained(((*x)) as i64, -256, 255, 9, "VertOffsetB09").map_err(|e| e.at("offset3"))?;
             }
             Self::Offset4(x) => {
                 w.write_bits(3, 3);
-                w.write_bits((((*x)) as i64 - (-512)) as u64, 10);
+                w.write_constrained(((*x)) as i64, -512, 511, 10, "VertOffsetB10").map_err(|e| e.at("offset4"))?;
             }
             Self::Offset5(x) => {
                 w.write_bits(4, 3);
-                w.write_bits((((*x)) as i64 - (-1024)) as u64, 11);
+                w.write_constrained(((*x)) as i64, -1024, 1023, 11, "VertOffsetB11").map_err(|e| e.at("offset5"))?;
             }
             Self::Offset6(x) => {
                 w.write_bits(5, 3);
-                w.write_bits((((*x)) as i64 - (-2048)) as u64, 12);
+                w.write_constrained(((*x)) as i64, -2048, 2047, 12, "VertOffsetB12").map_err(|e| e.at("offset6"))?;
             }
             Self::Elevation(x) => {
                 w.write_bits(6, 3);
-                w.write_bits((((*x)) as i64 - (-4096)) as u64, 16);
+                w.write_constrained(((*x)) as i64, -4096, 61439, 16, "Elevation").map_err(|e| e.at("elevation"))?;
             }
         }
         Ok(())
@@ -9857,7 +10024,8 @@ impl VerticalOffset {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -9948,7 +10116,8 @@ impl AuxiliarySignDirection {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Straight => { w.write_bit(false); w.write_bits(0, 3); }
@@ -9971,7 +10140,8 @@ impl AuxiliarySignDirection {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -10075,7 +10245,8 @@ impl FullPositionVector {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 7 | (self.utc_time.is_some() as u64) << 6 | (self.heading.is_some() as u64) << 5 | (self.transmission.is_some() as u64) << 4 | (self.speed.is_some() as u64) << 3 | (self.pos_accuracy.is_some() as u64) << 2 | (self.time_confidence.is_some() as u64) << 1 | (self.motion_cfd.is_some() as u64) << 0, 8);
@@ -10084,13 +10255,13 @@ impl FullPositionVector {
         }
         self.pos.encode_boxed(w).map_err(|e| e.at("pos"))?;
         if let Some(x) = &self.heading {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 28800, 15, "Heading").map_err(|e| e.at("heading"))?;
         }
         if let Some(x) = &self.transmission {
             (*x).encode_boxed(w).map_err(|e| e.at("transmission"))?;
         }
         if let Some(x) = &self.speed {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 13);
+            w.write_constrained(((*x)) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
         }
         if let Some(x) = &self.pos_accuracy {
             x.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
@@ -10111,7 +10282,8 @@ impl FullPositionVector {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(8)?;
         let has_ext = flags >> 7 & 1 != 0;
@@ -10124,7 +10296,7 @@ impl FullPositionVector {
         let p_motion_cfd = flags >> 0 & 1 != 0;
         let utc_time = if p_utc_time { Some((DDateTime::decode_boxed(r)).map_err(|e| e.at("utcTime"))?) } else { None };
         let pos = (Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?;
-        let heading = if p_heading { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
+        let heading = if p_heading { Some((r.read_constrained(15, 28800).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
         let transmission = if p_transmission { Some((TransmissionState::decode_boxed(r)).map_err(|e| e.at("transmission"))?) } else { None };
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
         let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
@@ -10209,20 +10381,21 @@ impl PathHistoryPoint {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.speed.is_some() as u64) << 2 | (self.pos_accuracy.is_some() as u64) << 1 | (self.heading.is_some() as u64) << 0, 4);
         self.llv_offset.encode_boxed(w).map_err(|e| e.at("llvOffset"))?;
-        w.write_bits(((self.time_offset) as i64 - (1)) as u64, 16);
+        w.write_constrained((self.time_offset) as i64, 1, 65535, 16, "TimeOffset").map_err(|e| e.at("timeOffset"))?;
         if let Some(x) = &self.speed {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 13);
+            w.write_constrained(((*x)) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
         }
         if let Some(x) = &self.pos_accuracy {
             x.encode_boxed(w).map_err(|e| e.at("posAccuracy"))?;
         }
         if let Some(x) = &self.heading {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 240, 8, "CoarseHeading").map_err(|e| e.at("heading"))?;
         }
         Ok(())
     }
@@ -10234,7 +10407,8 @@ impl PathHistoryPoint {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -10242,10 +10416,10 @@ impl PathHistoryPoint {
         let p_pos_accuracy = flags >> 1 & 1 != 0;
         let p_heading = flags >> 0 & 1 != 0;
         let llv_offset = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("llvOffset"))?;
-        let time_offset = (r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("timeOffset"))?;
+        let time_offset = (r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("timeOffset"))?;
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
         let pos_accuracy = if p_pos_accuracy { Some((PositionConfidenceSet::decode_boxed(r)).map_err(|e| e.at("posAccuracy"))?) } else { None };
-        let heading = if p_heading { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("heading"))?) } else { None };
+        let heading = if p_heading { Some((r.read_constrained(8, 240).map(|x| x as u8)).map_err(|e| e.at("heading"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -10344,7 +10518,8 @@ impl RTCMRevision {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 5); }
@@ -10377,7 +10552,8 @@ impl RTCMRevision {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -10513,13 +10689,14 @@ impl DriveSuggestion {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.life_time.is_some() as u64) << 2 | (self.related_link.is_some() as u64) << 1 | (self.related_path.is_some() as u64) << 0, 4);
         w.bit_string(&self.suggestion, 14, 14, true, "DriveBehavior").map_err(|e| e.at("suggestion"))?;
         if let Some(x) = &self.life_time {
-            w.write_bits((((*x)) as i64 - (1)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 1, 65535, 16, "TimeOffset").map_err(|e| e.at("lifeTime"))?;
         }
         if let Some(x) = &self.related_link {
             x.encode_boxed(w).map_err(|e| e.at("relatedLink"))?;
@@ -10537,7 +10714,8 @@ impl DriveSuggestion {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -10545,7 +10723,7 @@ impl DriveSuggestion {
         let p_related_link = flags >> 1 & 1 != 0;
         let p_related_path = flags >> 0 & 1 != 0;
         let suggestion = (r.bit_string(14, 14, true)).map_err(|e| e.at("suggestion"))?;
-        let life_time = if p_life_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("lifeTime"))?) } else { None };
+        let life_time = if p_life_time { Some((r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("lifeTime"))?) } else { None };
         let related_link = if p_related_link { Some((ReferenceLink::decode_boxed(r)).map_err(|e| e.at("relatedLink"))?) } else { None };
         let related_path = if p_related_path { Some((ReferencePath::decode_boxed(r)).map_err(|e| e.at("relatedPath"))?) } else { None };
         if has_ext {
@@ -10619,29 +10797,30 @@ impl DDateTime {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.year.is_some() as u64) << 6 | (self.month.is_some() as u64) << 5 | (self.day.is_some() as u64) << 4 | (self.hour.is_some() as u64) << 3 | (self.minute.is_some() as u64) << 2 | (self.second.is_some() as u64) << 1 | (self.offset.is_some() as u64) << 0, 7);
         if let Some(x) = &self.year {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 12);
+            w.write_constrained(((*x)) as i64, 0, 4095, 12, "DYear").map_err(|e| e.at("year"))?;
         }
         if let Some(x) = &self.month {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 4);
+            w.write_constrained(((*x)) as i64, 0, 12, 4, "DMonth").map_err(|e| e.at("month"))?;
         }
         if let Some(x) = &self.day {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 5);
+            w.write_constrained(((*x)) as i64, 0, 31, 5, "DDay").map_err(|e| e.at("day"))?;
         }
         if let Some(x) = &self.hour {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 5);
+            w.write_constrained(((*x)) as i64, 0, 31, 5, "DHour").map_err(|e| e.at("hour"))?;
         }
         if let Some(x) = &self.minute {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 6);
+            w.write_constrained(((*x)) as i64, 0, 60, 6, "DMinute").map_err(|e| e.at("minute"))?;
         }
         if let Some(x) = &self.second {
             w.write_bits((((*x)) as i64 - (0)) as u64, 16);
         }
         if let Some(x) = &self.offset {
-            w.write_bits((((*x)) as i64 - (-840)) as u64, 11);
+            w.write_constrained(((*x)) as i64, -840, 840, 11, "DTimeOffset").map_err(|e| e.at("offset"))?;
         }
         Ok(())
     }
@@ -10653,7 +10832,8 @@ impl DDateTime {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(7)?;
         let p_year = flags >> 6 & 1 != 0;
@@ -10664,12 +10844,12 @@ impl DDateTime {
         let p_second = flags >> 1 & 1 != 0;
         let p_offset = flags >> 0 & 1 != 0;
         let year = if p_year { Some((r.read_bits(12).map(|x| x as u16)).map_err(|e| e.at("year"))?) } else { None };
-        let month = if p_month { Some((r.read_bits(4).map(|x| x as u8)).map_err(|e| e.at("month"))?) } else { None };
+        let month = if p_month { Some((r.read_constrained(4, 12).map(|x| x as u8)).map_err(|e| e.at("month"))?) } else { None };
         let day = if p_day { Some((r.read_bits(5).map(|x| x as u8)).map_err(|e| e.at("day"))?) } else { None };
         let hour = if p_hour { Some((r.read_bits(5).map(|x| x as u8)).map_err(|e| e.at("hour"))?) } else { None };
-        let minute = if p_minute { Some((r.read_bits(6).map(|x| x as u8)).map_err(|e| e.at("minute"))?) } else { None };
+        let minute = if p_minute { Some((r.read_constrained(6, 60).map(|x| x as u8)).map_err(|e| e.at("minute"))?) } else { None };
         let second = if p_second { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("second"))?) } else { None };
-        let offset = if p_offset { Some((r.read_bits(11).map(|x| (x as i64 + (-840)) as i16)).map_err(|e| e.at("offset"))?) } else { None };
+        let offset = if p_offset { Some((r.read_constrained(11, 1680).map(|x| (x as i64 + (-840)) as i16)).map_err(|e| e.at("offset"))?) } else { None };
         Ok(Self { year, month, day, hour, minute, second, offset })
     }
 
@@ -10734,7 +10914,8 @@ impl ObjectSizeConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.height_conf.is_some());
         self.width_conf.encode_boxed(w).map_err(|e| e.at("widthConf"))?;
@@ -10752,7 +10933,8 @@ impl ObjectSizeConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_height_conf = r.read_bit()?;
         let width_conf = (SizeValueConfidence::decode_boxed(r)).map_err(|e| e.at("widthConf"))?;
@@ -10828,7 +11010,8 @@ impl DetectedPTCType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 4); }
@@ -10854,7 +11037,8 @@ impl DetectedPTCType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -10962,7 +11146,8 @@ impl AccSet4WayConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         self.lon_acc_confidence.encode_boxed(w).map_err(|e| e.at("lonAccConfidence"))?;
         self.lat_acc_confidence.encode_boxed(w).map_err(|e| e.at("latAccConfidence"))?;
@@ -10978,7 +11163,8 @@ impl AccSet4WayConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon_acc_confidence = (AccConfidence::decode_boxed(r)).map_err(|e| e.at("lonAccConfidence"))?;
         let lat_acc_confidence = (AccConfidence::decode_boxed(r)).map_err(|e| e.at("latAccConfidence"))?;
@@ -11041,15 +11227,16 @@ impl Planning {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.duration.is_some() as u64) << 3 | (self.plan_confidence.is_some() as u64) << 2 | (self.driving_behavior.is_some() as u64) << 1 | (self.path_planning.is_some() as u64) << 0, 5);
         if let Some(x) = &self.duration {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 10);
+            w.write_constrained(((*x)) as i64, 0, 600, 10, "PlanningDuration").map_err(|e| e.at("duration"))?;
         }
         if let Some(x) = &self.plan_confidence {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("planConfidence"))?;
         }
         if let Some(x) = &self.driving_behavior {
             w.bit_string(&(*x), 14, 14, true, "DriveBehavior").map_err(|e| e.at("drivingBehavior"))?;
@@ -11070,7 +11257,8 @@ impl Planning {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -11078,8 +11266,8 @@ impl Planning {
         let p_plan_confidence = flags >> 2 & 1 != 0;
         let p_driving_behavior = flags >> 1 & 1 != 0;
         let p_path_planning = flags >> 0 & 1 != 0;
-        let duration = if p_duration { Some((r.read_bits(10).map(|x| x as u16)).map_err(|e| e.at("duration"))?) } else { None };
-        let plan_confidence = if p_plan_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("planConfidence"))?) } else { None };
+        let duration = if p_duration { Some((r.read_constrained(10, 600).map(|x| x as u16)).map_err(|e| e.at("duration"))?) } else { None };
+        let plan_confidence = if p_plan_confidence { Some((r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("planConfidence"))?) } else { None };
         let driving_behavior = if p_driving_behavior { Some((r.bit_string(14, 14, true)).map_err(|e| e.at("drivingBehavior"))?) } else { None };
         let path_planning = if p_path_planning { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 100, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((PathPlanningPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("pathPlanning"))?) } else { None };
         if has_ext {
@@ -11145,7 +11333,8 @@ impl DetectedPTCDataTypeRelatedExt {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::MotorExt(x) => {
@@ -11174,7 +11363,8 @@ impl DetectedPTCDataTypeRelatedExt {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -11263,7 +11453,8 @@ impl ObstacleType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 4); }
@@ -11291,7 +11482,8 @@ impl ObstacleType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -11405,13 +11597,14 @@ impl ObjectSize {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.height.is_some());
-        w.write_bits(((self.width) as i64 - (0)) as u64, 10);
-        w.write_bits(((self.length) as i64 - (0)) as u64, 10);
+        w.write_constrained((self.width) as i64, 0, 1023, 10, "SizeValue").map_err(|e| e.at("width"))?;
+        w.write_constrained((self.length) as i64, 0, 1023, 10, "SizeValue").map_err(|e| e.at("length"))?;
         if let Some(x) = &self.height {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 10);
+            w.write_constrained(((*x)) as i64, 0, 1023, 10, "SizeValue").map_err(|e| e.at("height"))?;
         }
         Ok(())
     }
@@ -11423,7 +11616,8 @@ impl ObjectSize {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_height = r.read_bit()?;
         let width = (r.read_bits(10).map(|x| x as u16)).map_err(|e| e.at("width"))?;
@@ -11489,7 +11683,8 @@ impl DriveRequest {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 5 | (self.req_priority.is_some() as u64) << 4 | (self.target_veh.is_some() as u64) << 3 | (self.target_rsu.is_some() as u64) << 2 | (self.info.is_some() as u64) << 1 | (self.life_time.is_some() as u64) << 0, 6);
@@ -11508,7 +11703,7 @@ impl DriveRequest {
             x.encode_boxed(w).map_err(|e| e.at("info"))?;
         }
         if let Some(x) = &self.life_time {
-            w.write_bits((((*x)) as i64 - (1)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 1, 65535, 16, "TimeOffset").map_err(|e| e.at("lifeTime"))?;
         }
         Ok(())
     }
@@ -11520,7 +11715,8 @@ impl DriveRequest {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(6)?;
         let has_ext = flags >> 5 & 1 != 0;
@@ -11535,7 +11731,7 @@ impl DriveRequest {
         let target_veh = if p_target_veh { Some((r.read_array::<8>()).map_err(|e| e.at("targetVeh"))?) } else { None };
         let target_rsu = if p_target_rsu { Some((r.read_array::<8>()).map_err(|e| e.at("targetRSU"))?) } else { None };
         let info = if p_info { Some((ReqInfo::decode_boxed(r)).map_err(|e| e.at("info"))?) } else { None };
-        let life_time = if p_life_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("lifeTime"))?) } else { None };
+        let life_time = if p_life_time { Some((r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("lifeTime"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -11616,7 +11812,8 @@ impl AVPType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::P0 => { w.write_bit(false); w.write_bits(0, 3); }
@@ -11637,7 +11834,8 @@ impl AVPType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -11737,7 +11935,8 @@ impl PAMDrive {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 9 | (self.drive_id.is_some() as u64) << 8 | (self.twoway_sepration.is_some() as u64) << 7 | (self.speed_limit.is_some() as u64) << 6 | (self.height_restriction.is_some() as u64) << 5 | (self.drive_width.is_some() as u64) << 4 | (self.lane_num.is_some() as u64) << 3 | (self.points.is_some() as u64) << 2 | (self.movements.is_some() as u64) << 1 | (self.parking_slots.is_some() as u64) << 0, 10);
@@ -11749,16 +11948,16 @@ impl PAMDrive {
             w.write_bit((*x));
         }
         if let Some(x) = &self.speed_limit {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 13);
+            w.write_constrained(((*x)) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speedLimit"))?;
         }
         if let Some(x) = &self.height_restriction {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 7);
+            w.write_constrained(((*x)) as i64, 0, 100, 7, "PAMDriveHeightRestriction").map_err(|e| e.at("heightRestriction"))?;
         }
         if let Some(x) = &self.drive_width {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 32767, 15, "LaneWidth").map_err(|e| e.at("driveWidth"))?;
         }
         if let Some(x) = &self.lane_num {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 7);
+            w.write_constrained(((*x)) as i64, 0, 100, 7, "PAMDriveLaneNum").map_err(|e| e.at("laneNum"))?;
         }
         if let Some(x) = &self.points {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("points"))?;
@@ -11788,7 +11987,8 @@ impl PAMDrive {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(10)?;
         let has_ext = flags >> 9 & 1 != 0;
@@ -11805,9 +12005,9 @@ impl PAMDrive {
         let drive_id = if p_drive_id { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("driveID"))?) } else { None };
         let twoway_sepration = if p_twoway_sepration { Some((r.read_bit()).map_err(|e| e.at("twowaySepration"))?) } else { None };
         let speed_limit = if p_speed_limit { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speedLimit"))?) } else { None };
-        let height_restriction = if p_height_restriction { Some((r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("heightRestriction"))?) } else { None };
+        let height_restriction = if p_height_restriction { Some((r.read_constrained(7, 100).map(|x| x as u8)).map_err(|e| e.at("heightRestriction"))?) } else { None };
         let drive_width = if p_drive_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("driveWidth"))?) } else { None };
-        let lane_num = if p_lane_num { Some((r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("laneNum"))?) } else { None };
+        let lane_num = if p_lane_num { Some((r.read_constrained(7, 100).map(|x| x as u8)).map_err(|e| e.at("laneNum"))?) } else { None };
         let points = if p_points { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("points"))?) } else { None };
         let movements = if p_movements { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 32, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("movements"))?) } else { None };
         let parking_slots = if p_parking_slots { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 256, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ParkingSlot::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("parkingSlots"))?) } else { None };
@@ -11898,7 +12098,8 @@ impl PersonalDeviceUserType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
@@ -11918,7 +12119,8 @@ impl PersonalDeviceUserType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -12002,7 +12204,8 @@ impl PropelledInformation {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Human(x) => {
@@ -12036,7 +12239,8 @@ impl PropelledInformation {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -12111,7 +12315,8 @@ impl NumberOfParticipantsInCluster {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 2); }
@@ -12130,7 +12335,8 @@ impl NumberOfParticipantsInCluster {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -12218,7 +12424,8 @@ impl Attachment {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
@@ -12240,7 +12447,8 @@ impl Attachment {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -12328,7 +12536,8 @@ impl PersonalExtensions {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.use_state.is_some() as u64) << 1 | (self.assist_type.is_some() as u64) << 0, 3);
@@ -12348,7 +12557,8 @@ impl PersonalExtensions {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -12411,7 +12621,8 @@ impl RoadWorkerExtensions {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.worker_type.is_some() as u64) << 1 | (self.activity_type.is_some() as u64) << 0, 3);
@@ -12431,7 +12642,8 @@ impl RoadWorkerExtensions {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -12492,7 +12704,8 @@ impl PersonalRequest {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.crossing.is_some() as u64) << 0, 2);
@@ -12509,7 +12722,8 @@ impl PersonalRequest {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -12565,7 +12779,8 @@ impl MemberNode {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -12580,7 +12795,8 @@ impl MemberNode {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let vid = (r.read_array::<8>()).map_err(|e| e.at("vid"))?;
@@ -12638,7 +12854,8 @@ impl RST {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -12658,7 +12875,8 @@ impl RST {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let time = (DDateTime::decode_boxed(r)).map_err(|e| e.at("time"))?;
@@ -12730,7 +12948,8 @@ impl VSI {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.target_id.is_some() as u64) << 3 | (self.obu_info.is_some() as u64) << 2 | (self.vpapplication_list.is_some() as u64) << 1 | (self.rnd_obu.is_some() as u64) << 0, 5);
@@ -12761,7 +12980,8 @@ impl VSI {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -12852,7 +13072,8 @@ impl ActionRequest {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.target_id.is_some() as u64) << 1 | (self.access_credentials.is_some() as u64) << 0, 3);
@@ -12877,7 +13098,8 @@ impl ActionRequest {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -12968,7 +13190,8 @@ impl ActionResponse {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.target_id.is_some() as u64) << 1 | (self.response_parameter.is_some() as u64) << 0, 3);
@@ -12992,7 +13215,8 @@ impl ActionResponse {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -13095,7 +13319,8 @@ impl SpeedLimitType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 4); }
@@ -13123,7 +13348,8 @@ impl SpeedLimitType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -13235,7 +13461,8 @@ impl LaneAttributes {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.share_with.is_some());
         if let Some(x) = &self.share_with {
@@ -13252,7 +13479,8 @@ impl LaneAttributes {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_share_with = r.read_bit()?;
         let share_with = if p_share_with { Some((r.bit_string(10, 10, false)).map_err(|e| e.at("shareWith"))?) } else { None };
@@ -13306,7 +13534,8 @@ impl Connection {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.connecting_lane.is_some() as u64) << 1 | (self.phase_id.is_some() as u64) << 0, 2);
         self.remote_intersection.encode_boxed(w).map_err(|e| e.at("remoteIntersection"))?;
@@ -13326,7 +13555,8 @@ impl Connection {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let p_connecting_lane = flags >> 1 & 1 != 0;
@@ -13390,7 +13620,8 @@ impl Maneuver {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::ManeuverStraight => { w.write_bit(false); w.write_bits(0, 2); }
@@ -13409,7 +13640,8 @@ impl Maneuver {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -13497,13 +13729,14 @@ impl LaneEx {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 7 | (self.lane_width.is_some() as u64) << 6 | (self.lane_attributes.is_some() as u64) << 5 | (self.maneuvers.is_some() as u64) << 4 | (self.connects_to_ex.is_some() as u64) << 3 | (self.speed_limits.is_some() as u64) << 2 | (self.st_points.is_some() as u64) << 1 | (self.lane_line_type.is_some() as u64) << 0, 8);
-        w.write_bits(((self.lane_ref_id) as i64 - (-31)) as u64, 6);
+        w.write_constrained((self.lane_ref_id) as i64, -31, 31, 6, "LaneRefID").map_err(|e| e.at("laneRefID"))?;
         if let Some(x) = &self.lane_width {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 32767, 15, "LaneWidth").map_err(|e| e.at("laneWidth"))?;
         }
         if let Some(x) = &self.lane_attributes {
             x.encode_boxed(w).map_err(|e| e.at("laneAttributes"))?;
@@ -13542,7 +13775,8 @@ impl LaneEx {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(8)?;
         let has_ext = flags >> 7 & 1 != 0;
@@ -13553,7 +13787,7 @@ impl LaneEx {
         let p_speed_limits = flags >> 2 & 1 != 0;
         let p_st_points = flags >> 1 & 1 != 0;
         let p_lane_line_type = flags >> 0 & 1 != 0;
-        let lane_ref_id = (r.read_bits(6).map(|x| (x as i64 + (-31)) as i8)).map_err(|e| e.at("laneRefID"))?;
+        let lane_ref_id = (r.read_constrained(6, 62).map(|x| (x as i64 + (-31)) as i8)).map_err(|e| e.at("laneRefID"))?;
         let lane_width = if p_lane_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("laneWidth"))?) } else { None };
         let lane_attributes = if p_lane_attributes { Some((LaneAttributes::decode_boxed(r)).map_err(|e| e.at("laneAttributes"))?) } else { None };
         let maneuvers = if p_maneuvers { Some((r.bit_string(12, 12, false)).map_err(|e| e.at("maneuvers"))?) } else { None };
@@ -13650,7 +13884,8 @@ impl LightState {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 4); }
@@ -13674,7 +13909,8 @@ impl LightState {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -13772,7 +14008,8 @@ impl TimeChangeDetails {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Counting(x) => {
@@ -13801,7 +14038,8 @@ impl TimeChangeDetails {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -13866,10 +14104,11 @@ impl PositionLL24B {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.lon) as i64 - (-2048)) as u64, 12);
-        w.write_bits(((self.lat) as i64 - (-2048)) as u64, 12);
+        w.write_constrained((self.lon) as i64, -2048, 2047, 12, "OffsetLLB12").map_err(|e| e.at("lon"))?;
+        w.write_constrained((self.lat) as i64, -2048, 2047, 12, "OffsetLLB12").map_err(|e| e.at("lat"))?;
         Ok(())
     }
 
@@ -13880,7 +14119,8 @@ impl PositionLL24B {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(12).map(|x| (x as i64 + (-2048)) as i16)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(12).map(|x| (x as i64 + (-2048)) as i16)).map_err(|e| e.at("lat"))?;
@@ -13931,10 +14171,11 @@ impl PositionLL28B {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.lon) as i64 - (-8192)) as u64, 14);
-        w.write_bits(((self.lat) as i64 - (-8192)) as u64, 14);
+        w.write_constrained((self.lon) as i64, -8192, 8191, 14, "OffsetLLB14").map_err(|e| e.at("lon"))?;
+        w.write_constrained((self.lat) as i64, -8192, 8191, 14, "OffsetLLB14").map_err(|e| e.at("lat"))?;
         Ok(())
     }
 
@@ -13945,7 +14186,8 @@ impl PositionLL28B {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(14).map(|x| (x as i64 + (-8192)) as i16)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(14).map(|x| (x as i64 + (-8192)) as i16)).map_err(|e| e.at("lat"))?;
@@ -13996,7 +14238,8 @@ impl PositionLL32B {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits(((self.lon) as i64 - (-32768)) as u64, 16);
         w.write_bits(((self.lat) as i64 - (-32768)) as u64, 16);
@@ -14010,7 +14253,8 @@ impl PositionLL32B {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(16).map(|x| (x as i64 + (-32768)) as i16)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(16).map(|x| (x as i64 + (-32768)) as i16)).map_err(|e| e.at("lat"))?;
@@ -14061,10 +14305,11 @@ impl PositionLL36B {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.lon) as i64 - (-131072)) as u64, 18);
-        w.write_bits(((self.lat) as i64 - (-131072)) as u64, 18);
+        w.write_constrained((self.lon) as i64, -131072, 131071, 18, "OffsetLLB18").map_err(|e| e.at("lon"))?;
+        w.write_constrained((self.lat) as i64, -131072, 131071, 18, "OffsetLLB18").map_err(|e| e.at("lat"))?;
         Ok(())
     }
 
@@ -14075,7 +14320,8 @@ impl PositionLL36B {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(18).map(|x| (x as i64 + (-131072)) as i32)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(18).map(|x| (x as i64 + (-131072)) as i32)).map_err(|e| e.at("lat"))?;
@@ -14126,10 +14372,11 @@ impl PositionLL44B {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.lon) as i64 - (-2097152)) as u64, 22);
-        w.write_bits(((self.lat) as i64 - (-2097152)) as u64, 22);
+        w.write_constrained((self.lon) as i64, -2097152, 2097151, 22, "OffsetLLB22").map_err(|e| e.at("lon"))?;
+        w.write_constrained((self.lat) as i64, -2097152, 2097151, 22, "OffsetLLB22").map_err(|e| e.at("lat"))?;
         Ok(())
     }
 
@@ -14140,7 +14387,8 @@ impl PositionLL44B {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(22).map(|x| (x as i64 + (-2097152)) as i32)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(22).map(|x| (x as i64 + (-2097152)) as i32)).map_err(|e| e.at("lat"))?;
@@ -14191,10 +14439,11 @@ impl PositionLL48B {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.lon) as i64 - (-8388608)) as u64, 24);
-        w.write_bits(((self.lat) as i64 - (-8388608)) as u64, 24);
+        w.write_constrained((self.lon) as i64, -8388608, 8388607, 24, "OffsetLLB24").map_err(|e| e.at("lon"))?;
+        w.write_constrained((self.lat) as i64, -8388608, 8388607, 24, "OffsetLLB24").map_err(|e| e.at("lat"))?;
         Ok(())
     }
 
@@ -14205,7 +14454,8 @@ impl PositionLL48B {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let lon = (r.read_bits(24).map(|x| (x as i64 + (-8388608)) as i32)).map_err(|e| e.at("lon"))?;
         let lat = (r.read_bits(24).map(|x| (x as i64 + (-8388608)) as i32)).map_err(|e| e.at("lat"))?;
@@ -14256,10 +14506,11 @@ impl PositionLLmD64b {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.lon) as i64 - (-1799999999)) as u64, 32);
-        w.write_bits(((self.lat) as i64 - (-900000000)) as u64, 31);
+        w.write_constrained((self.lon) as i64, -1799999999, 1800000001, 32, "Longitude").map_err(|e| e.at("lon"))?;
+        w.write_constrained((self.lat) as i64, -900000000, 900000001, 31, "Latitude").map_err(|e| e.at("lat"))?;
         Ok(())
     }
 
@@ -14270,10 +14521,11 @@ impl PositionLLmD64b {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
-        let lon = (r.read_bits(32).map(|x| (x as i64 + (-1799999999)) as i32)).map_err(|e| e.at("lon"))?;
-        let lat = (r.read_bits(31).map(|x| (x as i64 + (-900000000)) as i32)).map_err(|e| e.at("lat"))?;
+        let lon = (r.read_constrained(32, 3600000000).map(|x| (x as i64 + (-1799999999)) as i32)).map_err(|e| e.at("lon"))?;
+        let lat = (r.read_constrained(31, 1800000001).map(|x| (x as i64 + (-900000000)) as i32)).map_err(|e| e.at("lat"))?;
         Ok(Self { lon, lat })
     }
 
@@ -14345,7 +14597,8 @@ impl SizeValueConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 4); }
@@ -14373,7 +14626,8 @@ impl SizeValueConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(4)?;
@@ -14494,7 +14748,8 @@ impl AccConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
@@ -14516,7 +14771,8 @@ impl AccConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -14613,7 +14869,8 @@ impl AngularVConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bits(0, 3); }
@@ -14635,7 +14892,8 @@ impl AngularVConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -14726,7 +14984,8 @@ impl MotorDataExtension {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 5 | (self.lights.is_some() as u64) << 4 | (self.veh_attitude.is_some() as u64) << 3 | (self.veh_attitude_confidence.is_some() as u64) << 2 | (self.veh_ang_vel.is_some() as u64) << 1 | (self.veh_ang_vel_confidence.is_some() as u64) << 0, 6);
@@ -14755,7 +15014,8 @@ impl MotorDataExtension {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(6)?;
         let has_ext = flags >> 5 & 1 != 0;
@@ -14833,11 +15093,12 @@ impl NonMotorDataExtension {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.overall_radius) as i64 - (0)) as u64, 8);
+        w.write_constrained((self.overall_radius) as i64, 0, 200, 8, "NonMotorDataExtensionOverallRadius").map_err(|e| e.at("overallRadius"))?;
         self.non_motor_data.encode_boxed(w).map_err(|e| e.at("non-motorData"))?;
         Ok(())
     }
@@ -14849,10 +15110,11 @@ impl NonMotorDataExtension {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let overall_radius = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("overallRadius"))?;
+        let overall_radius = (r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("overallRadius"))?;
         let non_motor_data = (NonMotorData::decode_boxed(r)).map_err(|e| e.at("non-motorData"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -14917,7 +15179,8 @@ impl ReqStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 3); }
@@ -14937,7 +15200,8 @@ impl ReqStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -15025,7 +15289,8 @@ impl ReqInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::LaneChange(x) => {
@@ -15069,7 +15334,8 @@ impl ReqInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -15156,7 +15422,8 @@ impl ParkingSlot {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.position.is_some() as u64) << 1 | (self.sign.is_some() as u64) << 0, 3);
@@ -15181,7 +15448,8 @@ impl ParkingSlot {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -15274,7 +15542,8 @@ impl HumanPropelledType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
@@ -15295,7 +15564,8 @@ impl HumanPropelledType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -15385,7 +15655,8 @@ impl AnimalPropelledType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 2); }
@@ -15404,7 +15675,8 @@ impl AnimalPropelledType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -15490,7 +15762,8 @@ impl MotorizedPropelledType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
@@ -15511,7 +15784,8 @@ impl MotorizedPropelledType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -15607,7 +15881,8 @@ impl RoadWorkerType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 3); }
@@ -15629,7 +15904,8 @@ impl RoadWorkerType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -15723,7 +15999,8 @@ impl PersonalCrossing {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unavailable => { w.write_bit(false); w.write_bits(0, 2); }
@@ -15742,7 +16019,8 @@ impl PersonalCrossing {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -15818,7 +16096,8 @@ impl ApplicationParameter {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -15834,7 +16113,8 @@ impl ApplicationParameter {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let pid = (PaymentEntityID::decode_boxed(r)).map_err(|e| e.at("pid"))?;
@@ -15894,7 +16174,8 @@ impl OBUInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.obu_motion_status.is_some() as u64) << 0, 2);
@@ -15912,7 +16193,8 @@ impl OBUInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -15974,7 +16256,8 @@ impl VPApplicationParameter {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -15990,7 +16273,8 @@ impl VPApplicationParameter {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let pid = (PaymentEntityID::decode_boxed(r)).map_err(|e| e.at("pid"))?;
@@ -16060,7 +16344,8 @@ impl PaymentEntityID {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::System => { w.write_bit(false); w.write_bits(0, 3); }
@@ -16081,7 +16366,8 @@ impl PaymentEntityID {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -16348,7 +16634,8 @@ impl ReturnStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::NoError => { w.write_bit(false); w.write_bits(0, 3); }
@@ -16369,7 +16656,8 @@ impl ReturnStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -16467,7 +16755,8 @@ impl LaneTypeAttributes {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Vehicle(x) => {
@@ -16526,7 +16815,8 @@ impl LaneTypeAttributes {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -16615,7 +16905,8 @@ impl ConnectingLane {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.maneuver.is_some());
         w.write_bits(((self.lane) as i64 - (0)) as u64, 8);
@@ -16632,7 +16923,8 @@ impl ConnectingLane {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_maneuver = r.read_bit()?;
         let lane = (r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("lane"))?;
@@ -16690,7 +16982,8 @@ impl ConnectionEx {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.swl.is_some() as u64) << 3 | (self.connecting_lane.is_some() as u64) << 2 | (self.phase_id.is_some() as u64) << 1 | (self.turn_direction.is_some() as u64) << 0, 5);
@@ -16720,7 +17013,8 @@ impl ConnectionEx {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -16797,11 +17091,12 @@ impl STPoint {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
-        w.write_bits(((self.s_axis) as i64 - (-1024)) as u64, 17);
+        w.write_constrained((self.s_axis) as i64, -1024, 65535, 17, "STPointSAxis").map_err(|e| e.at("s-axis"))?;
         w.write_bits(((self.t_axis) as i64 - (-32768)) as u64, 16);
         Ok(())
     }
@@ -16813,10 +17108,11 @@ impl STPoint {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
-        let s_axis = (r.read_bits(17).map(|x| (x as i64 + (-1024)) as i32)).map_err(|e| e.at("s-axis"))?;
+        let s_axis = (r.read_constrained(17, 66559).map(|x| (x as i64 + (-1024)) as i32)).map_err(|e| e.at("s-axis"))?;
         let t_axis = (r.read_bits(16).map(|x| (x as i64 + (-32768)) as i16)).map_err(|e| e.at("t-axis"))?;
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -16873,7 +17169,8 @@ impl LaneLineType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         self.left_lane_line.encode_boxed(w).map_err(|e| e.at("leftLaneLine"))?;
         self.right_lane_line.encode_boxed(w).map_err(|e| e.at("rightLaneLine"))?;
@@ -16887,7 +17184,8 @@ impl LaneLineType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let left_lane_line = (DottedSolidMarkingLineType::decode_boxed(r)).map_err(|e| e.at("leftLaneLine"))?;
         let right_lane_line = (DottedSolidMarkingLineType::decode_boxed(r)).map_err(|e| e.at("rightLaneLine"))?;
@@ -16948,25 +17246,26 @@ impl TimeCountingDown {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.min_end_time.is_some() as u64) << 4 | (self.max_end_time.is_some() as u64) << 3 | (self.time_confidence.is_some() as u64) << 2 | (self.next_start_time.is_some() as u64) << 1 | (self.next_duration.is_some() as u64) << 0, 5);
-        w.write_bits(((self.start_time) as i64 - (0)) as u64, 16);
+        w.write_constrained((self.start_time) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("startTime"))?;
         if let Some(x) = &self.min_end_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("minEndTime"))?;
         }
         if let Some(x) = &self.max_end_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("maxEndTime"))?;
         }
-        w.write_bits(((self.likely_end_time) as i64 - (0)) as u64, 16);
+        w.write_constrained((self.likely_end_time) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("likelyEndTime"))?;
         if let Some(x) = &self.time_confidence {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("timeConfidence"))?;
         }
         if let Some(x) = &self.next_start_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("nextStartTime"))?;
         }
         if let Some(x) = &self.next_duration {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("nextDuration"))?;
         }
         Ok(())
     }
@@ -16978,7 +17277,8 @@ impl TimeCountingDown {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let p_min_end_time = flags >> 4 & 1 != 0;
@@ -16986,13 +17286,13 @@ impl TimeCountingDown {
         let p_time_confidence = flags >> 2 & 1 != 0;
         let p_next_start_time = flags >> 1 & 1 != 0;
         let p_next_duration = flags >> 0 & 1 != 0;
-        let start_time = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("startTime"))?;
-        let min_end_time = if p_min_end_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("minEndTime"))?) } else { None };
-        let max_end_time = if p_max_end_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("maxEndTime"))?) } else { None };
-        let likely_end_time = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("likelyEndTime"))?;
-        let time_confidence = if p_time_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("timeConfidence"))?) } else { None };
-        let next_start_time = if p_next_start_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("nextStartTime"))?) } else { None };
-        let next_duration = if p_next_duration { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("nextDuration"))?) } else { None };
+        let start_time = (r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("startTime"))?;
+        let min_end_time = if p_min_end_time { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("minEndTime"))?) } else { None };
+        let max_end_time = if p_max_end_time { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("maxEndTime"))?) } else { None };
+        let likely_end_time = (r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("likelyEndTime"))?;
+        let time_confidence = if p_time_confidence { Some((r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("timeConfidence"))?) } else { None };
+        let next_start_time = if p_next_start_time { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("nextStartTime"))?) } else { None };
+        let next_duration = if p_next_duration { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("nextDuration"))?) } else { None };
         Ok(Self { start_time, min_end_time, max_end_time, likely_end_time, time_confidence, next_start_time, next_duration })
     }
 
@@ -17065,25 +17365,26 @@ impl UTCTiming {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.min_end_utc_time.is_some() as u64) << 4 | (self.max_end_utc_time.is_some() as u64) << 3 | (self.time_confidence.is_some() as u64) << 2 | (self.next_start_utc_time.is_some() as u64) << 1 | (self.next_end_utc_time.is_some() as u64) << 0, 5);
-        w.write_bits(((self.start_utc_time) as i64 - (0)) as u64, 16);
+        w.write_constrained((self.start_utc_time) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("startUTCTime"))?;
         if let Some(x) = &self.min_end_utc_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("minEndUTCTime"))?;
         }
         if let Some(x) = &self.max_end_utc_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("maxEndUTCTime"))?;
         }
-        w.write_bits(((self.likely_end_utc_time) as i64 - (0)) as u64, 16);
+        w.write_constrained((self.likely_end_utc_time) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("likelyEndUTCTime"))?;
         if let Some(x) = &self.time_confidence {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 8);
+            w.write_constrained(((*x)) as i64, 0, 200, 8, "Confidence").map_err(|e| e.at("timeConfidence"))?;
         }
         if let Some(x) = &self.next_start_utc_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("nextStartUTCTime"))?;
         }
         if let Some(x) = &self.next_end_utc_time {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 0, 36001, 16, "TimeMark").map_err(|e| e.at("nextEndUTCTime"))?;
         }
         Ok(())
     }
@@ -17095,7 +17396,8 @@ impl UTCTiming {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let p_min_end_utc_time = flags >> 4 & 1 != 0;
@@ -17103,13 +17405,13 @@ impl UTCTiming {
         let p_time_confidence = flags >> 2 & 1 != 0;
         let p_next_start_utc_time = flags >> 1 & 1 != 0;
         let p_next_end_utc_time = flags >> 0 & 1 != 0;
-        let start_utc_time = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("startUTCTime"))?;
-        let min_end_utc_time = if p_min_end_utc_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("minEndUTCTime"))?) } else { None };
-        let max_end_utc_time = if p_max_end_utc_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("maxEndUTCTime"))?) } else { None };
-        let likely_end_utc_time = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("likelyEndUTCTime"))?;
-        let time_confidence = if p_time_confidence { Some((r.read_bits(8).map(|x| x as u8)).map_err(|e| e.at("timeConfidence"))?) } else { None };
-        let next_start_utc_time = if p_next_start_utc_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("nextStartUTCTime"))?) } else { None };
-        let next_end_utc_time = if p_next_end_utc_time { Some((r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("nextEndUTCTime"))?) } else { None };
+        let start_utc_time = (r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("startUTCTime"))?;
+        let min_end_utc_time = if p_min_end_utc_time { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("minEndUTCTime"))?) } else { None };
+        let max_end_utc_time = if p_max_end_utc_time { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("maxEndUTCTime"))?) } else { None };
+        let likely_end_utc_time = (r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("likelyEndUTCTime"))?;
+        let time_confidence = if p_time_confidence { Some((r.read_constrained(8, 200).map(|x| x as u8)).map_err(|e| e.at("timeConfidence"))?) } else { None };
+        let next_start_utc_time = if p_next_start_utc_time { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("nextStartUTCTime"))?) } else { None };
+        let next_end_utc_time = if p_next_end_utc_time { Some((r.read_constrained(16, 36001).map(|x| x as u16)).map_err(|e| e.at("nextEndUTCTime"))?) } else { None };
         Ok(Self { start_utc_time, min_end_utc_time, max_end_utc_time, likely_end_utc_time, time_confidence, next_start_utc_time, next_end_utc_time })
     }
 
@@ -17174,11 +17476,12 @@ impl Attitude {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.pitch) as i64 - (-7200)) as u64, 14);
-        w.write_bits(((self.roll) as i64 - (-7200)) as u64, 14);
-        w.write_bits(((self.yaw) as i64 - (-14400)) as u64, 15);
+        w.write_constrained((self.pitch) as i64, -7200, 7200, 14, "Pitch").map_err(|e| e.at("pitch"))?;
+        w.write_constrained((self.roll) as i64, -7200, 7200, 14, "Roll").map_err(|e| e.at("roll"))?;
+        w.write_constrained((self.yaw) as i64, -14400, 14400, 15, "Yaw").map_err(|e| e.at("yaw"))?;
         Ok(())
     }
 
@@ -17189,11 +17492,12 @@ impl Attitude {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
-        let pitch = (r.read_bits(14).map(|x| (x as i64 + (-7200)) as i16)).map_err(|e| e.at("pitch"))?;
-        let roll = (r.read_bits(14).map(|x| (x as i64 + (-7200)) as i16)).map_err(|e| e.at("roll"))?;
-        let yaw = (r.read_bits(15).map(|x| (x as i64 + (-14400)) as i16)).map_err(|e| e.at("yaw"))?;
+        let pitch = (r.read_constrained(14, 14400).map(|x| (x as i64 + (-7200)) as i16)).map_err(|e| e.at("pitch"))?;
+        let roll = (r.read_constrained(14, 14400).map(|x| (x as i64 + (-7200)) as i16)).map_err(|e| e.at("roll"))?;
+        let yaw = (r.read_constrained(15, 28800).map(|x| (x as i64 + (-14400)) as i16)).map_err(|e| e.at("yaw"))?;
         Ok(Self { pitch, roll, yaw })
     }
 
@@ -17246,7 +17550,8 @@ impl AttitudeConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         self.pitch_confidence.encode_boxed(w).map_err(|e| e.at("pitchConfidence"))?;
         self.roll_rate_confidence.encode_boxed(w).map_err(|e| e.at("rollRateConfidence"))?;
@@ -17261,7 +17566,8 @@ impl AttitudeConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let pitch_confidence = (HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("pitchConfidence"))?;
         let roll_rate_confidence = (HeadingConfidence::decode_boxed(r)).map_err(|e| e.at("rollRateConfidence"))?;
@@ -17318,11 +17624,12 @@ impl AngularVelocity {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.pitch_rate) as i64 - (-32767)) as u64, 16);
-        w.write_bits(((self.roll_rate) as i64 - (-32767)) as u64, 16);
-        w.write_bits(((self.yaw_rate) as i64 - (-32767)) as u64, 16);
+        w.write_constrained((self.pitch_rate) as i64, -32767, 32767, 16, "PitchRate").map_err(|e| e.at("pitchRate"))?;
+        w.write_constrained((self.roll_rate) as i64, -32767, 32767, 16, "RollRate").map_err(|e| e.at("rollRate"))?;
+        w.write_constrained((self.yaw_rate) as i64, -32767, 32767, 16, "YawRate").map_err(|e| e.at("yawRate"))?;
         Ok(())
     }
 
@@ -17333,11 +17640,12 @@ impl AngularVelocity {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
-        let pitch_rate = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("pitchRate"))?;
-        let roll_rate = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("rollRate"))?;
-        let yaw_rate = (r.read_bits(16).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("yawRate"))?;
+        let pitch_rate = (r.read_constrained(16, 65534).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("pitchRate"))?;
+        let roll_rate = (r.read_constrained(16, 65534).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("rollRate"))?;
+        let yaw_rate = (r.read_constrained(16, 65534).map(|x| (x as i64 + (-32767)) as i16)).map_err(|e| e.at("yawRate"))?;
         Ok(Self { pitch_rate, roll_rate, yaw_rate })
     }
 
@@ -17390,7 +17698,8 @@ impl AngularVelocityConfidence {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         self.pitch_rate.encode_boxed(w).map_err(|e| e.at("pitchRate"))?;
         self.roll_rate.encode_boxed(w).map_err(|e| e.at("rollRate"))?;
@@ -17405,7 +17714,8 @@ impl AngularVelocityConfidence {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let pitch_rate = (AngularVConfidence::decode_boxed(r)).map_err(|e| e.at("pitchRate"))?;
         let roll_rate = (AngularVConfidence::decode_boxed(r)).map_err(|e| e.at("rollRate"))?;
@@ -17462,7 +17772,8 @@ impl ReqLaneChange {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -17479,7 +17790,8 @@ impl ReqLaneChange {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let upstream_node = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("upstreamNode"))?;
@@ -17551,7 +17863,8 @@ impl ReqClearTheWay {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.related_path.is_some() as u64) << 2 | (self.t_begin.is_some() as u64) << 1 | (self.t_end.is_some() as u64) << 0, 4);
@@ -17577,7 +17890,8 @@ impl ReqClearTheWay {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -17661,17 +17975,18 @@ impl ReqSignalPriority {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.estimated_arrival_time.is_some() as u64) << 1 | (self.distance2_intersection.is_some() as u64) << 0, 3);
         self.intersection_id.encode_boxed(w).map_err(|e| e.at("intersectionId"))?;
         self.required_mov.encode_boxed(w).map_err(|e| e.at("requiredMov"))?;
         if let Some(x) = &self.estimated_arrival_time {
-            w.write_bits((((*x)) as i64 - (1)) as u64, 16);
+            w.write_constrained(((*x)) as i64, 1, 65535, 16, "TimeOffset").map_err(|e| e.at("estimatedArrivalTime"))?;
         }
         if let Some(x) = &self.distance2_intersection {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 14);
+            w.write_constrained(((*x)) as i64, 0, 10000, 14, "ReqSignalPriorityDistance2Intersection").map_err(|e| e.at("distance2Intersection"))?;
         }
         Ok(())
     }
@@ -17683,7 +17998,8 @@ impl ReqSignalPriority {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -17691,8 +18007,8 @@ impl ReqSignalPriority {
         let p_distance2_intersection = flags >> 0 & 1 != 0;
         let intersection_id = (NodeReferenceID::decode_boxed(r)).map_err(|e| e.at("intersectionId"))?;
         let required_mov = (MovementEx::decode_boxed(r)).map_err(|e| e.at("requiredMov"))?;
-        let estimated_arrival_time = if p_estimated_arrival_time { Some((r.read_bits(16).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("estimatedArrivalTime"))?) } else { None };
-        let distance2_intersection = if p_distance2_intersection { Some((r.read_bits(14).map(|x| x as u16)).map_err(|e| e.at("distance2Intersection"))?) } else { None };
+        let estimated_arrival_time = if p_estimated_arrival_time { Some((r.read_constrained(16, 65534).map(|x| (x as i64 + (1)) as u16)).map_err(|e| e.at("estimatedArrivalTime"))?) } else { None };
+        let distance2_intersection = if p_distance2_intersection { Some((r.read_constrained(14, 10000).map(|x| x as u16)).map_err(|e| e.at("distance2Intersection"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
             for (i, bit) in present.iter().enumerate() {
@@ -17752,7 +18068,8 @@ impl ReqSensorSharing {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -17770,7 +18087,8 @@ impl ReqSensorSharing {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let detect_area = ((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(1, 8, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((ReferencePath::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("detectArea"))?;
@@ -17830,7 +18148,8 @@ impl ReqParkingArea {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.parking_type.is_some() as u64) << 1 | (self.expected_parking_slot_id.is_some() as u64) << 0, 3);
@@ -17852,7 +18171,8 @@ impl ReqParkingArea {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -17925,7 +18245,8 @@ impl ParkingSlotPosition {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         self.top_left.encode_boxed(w).map_err(|e| e.at("topLeft"))?;
         self.top_right.encode_boxed(w).map_err(|e| e.at("topRight"))?;
@@ -17940,7 +18261,8 @@ impl ParkingSlotPosition {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let top_left = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("topLeft"))?;
         let top_right = (PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("topRight"))?;
@@ -18001,7 +18323,8 @@ impl SlotStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
@@ -18020,7 +18343,8 @@ impl SlotStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -18102,7 +18426,8 @@ impl ParkingSpaceTheta {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
@@ -18121,7 +18446,8 @@ impl ParkingSpaceTheta {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -18203,7 +18529,8 @@ impl ParkingLock {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Unknown => { w.write_bit(false); w.write_bits(0, 2); }
@@ -18222,7 +18549,8 @@ impl ParkingLock {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -18298,7 +18626,8 @@ impl PaymentInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::PaymentInfoType1(x) => {
@@ -18321,7 +18650,8 @@ impl PaymentInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -18386,7 +18716,8 @@ impl OBUType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::OemObu => { w.write_bit(false); w.write_bits(0, 2); }
@@ -18404,7 +18735,8 @@ impl OBUType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -18478,7 +18810,8 @@ impl OBUMotionStatus {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.pos.is_some() as u64) << 2 | (self.heading.is_some() as u64) << 1 | (self.speed.is_some() as u64) << 0, 4);
@@ -18486,10 +18819,10 @@ impl OBUMotionStatus {
             x.encode_boxed(w).map_err(|e| e.at("pos"))?;
         }
         if let Some(x) = &self.heading {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 28800, 15, "Heading").map_err(|e| e.at("heading"))?;
         }
         if let Some(x) = &self.speed {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 13);
+            w.write_constrained(((*x)) as i64, 0, 8191, 13, "Speed").map_err(|e| e.at("speed"))?;
         }
         Ok(())
     }
@@ -18501,7 +18834,8 @@ impl OBUMotionStatus {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -18509,7 +18843,7 @@ impl OBUMotionStatus {
         let p_heading = flags >> 1 & 1 != 0;
         let p_speed = flags >> 0 & 1 != 0;
         let pos = if p_pos { Some((Position3D::decode_boxed(r)).map_err(|e| e.at("pos"))?) } else { None };
-        let heading = if p_heading { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
+        let heading = if p_heading { Some((r.read_constrained(15, 28800).map(|x| x as u16)).map_err(|e| e.at("heading"))?) } else { None };
         let speed = if p_speed { Some((r.read_bits(13).map(|x| x as u16)).map_err(|e| e.at("speed"))?) } else { None };
         if has_ext {
             let present = r.ext_bitmap()?;
@@ -18569,7 +18903,8 @@ impl OBUPaymentInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::ObuPaymentInfoType1(x) => {
@@ -18592,7 +18927,8 @@ impl OBUPaymentInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         if r.read_bit()? {
             let i = r.normally_small()?;
@@ -18655,7 +18991,8 @@ impl GetTollDataRq {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.toll_info.is_some() as u64) << 1 | (self.key_id_for_ac.is_some() as u64) << 0, 3);
@@ -18676,7 +19013,8 @@ impl GetTollDataRq {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -18743,7 +19081,8 @@ impl GetTollDataRs {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.toll_info.is_some() as u64) << 0, 2);
@@ -18761,7 +19100,8 @@ impl GetTollDataRs {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -18827,7 +19167,8 @@ impl GetSecureRq {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.key_id_for_encrypt.is_some() as u64) << 0, 2);
@@ -18847,7 +19188,8 @@ impl GetSecureRq {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -18917,7 +19259,8 @@ impl GetSecureRs {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -18933,7 +19276,8 @@ impl GetSecureRs {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let file = (RangeOfFile::decode_boxed(r)).map_err(|e| e.at("file"))?;
@@ -18999,7 +19343,8 @@ impl SetTollDataRq {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 5 | (self.rnd_rsu.is_some() as u64) << 4 | (self.trans_para.is_some() as u64) << 3 | (self.toll_info.is_some() as u64) << 2 | (self.tolling_pos.is_some() as u64) << 1 | (self.key_id_for_authen.is_some() as u64) << 0, 6);
@@ -19028,7 +19373,8 @@ impl SetTollDataRq {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(6)?;
         let has_ext = flags >> 5 & 1 != 0;
@@ -19110,7 +19456,8 @@ impl SetTollDataRs {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.tac_info.is_some() as u64) << 3 | (self.authenticator.is_some() as u64) << 2 | (self.account_info.is_some() as u64) << 1 | (self.trans_credential.is_some() as u64) << 0, 5);
@@ -19136,7 +19483,8 @@ impl SetTollDataRs {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -19209,7 +19557,8 @@ impl ChannelRq {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -19228,7 +19577,8 @@ impl ChannelRq {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let channelid = (ChannelID::decode_boxed(r)).map_err(|e| e.at("channelid"))?;
@@ -19288,7 +19638,8 @@ impl ChannelRs {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -19307,7 +19658,8 @@ impl ChannelRs {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let channelid = (ChannelID::decode_boxed(r)).map_err(|e| e.at("channelid"))?;
@@ -19365,7 +19717,8 @@ impl SetMMIRq {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -19380,7 +19733,8 @@ impl SetMMIRq {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let toll = (TollResult::decode_boxed(r)).map_err(|e| e.at("toll"))?;
@@ -19438,10 +19792,11 @@ impl SignalWaitingLane {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bit(self.allowed_phase_ids.is_some());
-        w.write_bits(((self.lane_width) as i64 - (0)) as u64, 15);
+        w.write_constrained((self.lane_width) as i64, 0, 32767, 15, "LaneWidth").map_err(|e| e.at("laneWidth"))?;
         w.seq_len(self.points.len(), 2, 31, false, "PointList").map_err(|e| e.at("points"))?;
         for item in self.points.iter() {
             item.encode_boxed(w).map_err(|e| e.at("points"))?;
@@ -19462,7 +19817,8 @@ impl SignalWaitingLane {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let p_allowed_phase_ids = r.read_bit()?;
         let lane_width = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("laneWidth"))?;
@@ -19524,13 +19880,14 @@ impl ConnectingLaneEx {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bits((self.connecting_lane_width.is_some() as u64) << 2 | (self.connecting_lane_points.is_some() as u64) << 1 | (self.isolated_connecting_lane.is_some() as u64) << 0, 3);
-        w.write_bits(((self.target_section) as i64 - (1)) as u64, 6);
-        w.write_bits(((self.target_lane) as i64 - (-31)) as u64, 6);
+        w.write_constrained((self.target_section) as i64, 1, 63, 6, "SectionId").map_err(|e| e.at("target-section"))?;
+        w.write_constrained((self.target_lane) as i64, -31, 31, 6, "LaneRefID").map_err(|e| e.at("target-lane"))?;
         if let Some(x) = &self.connecting_lane_width {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 15);
+            w.write_constrained(((*x)) as i64, 0, 32767, 15, "LaneWidth").map_err(|e| e.at("connectingLaneWidth"))?;
         }
         if let Some(x) = &self.connecting_lane_points {
             w.seq_len(x.len(), 2, 31, false, "PointList").map_err(|e| e.at("connectingLanePoints"))?;
@@ -19551,14 +19908,15 @@ impl ConnectingLaneEx {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let p_connecting_lane_width = flags >> 2 & 1 != 0;
         let p_connecting_lane_points = flags >> 1 & 1 != 0;
         let p_isolated_connecting_lane = flags >> 0 & 1 != 0;
-        let target_section = (r.read_bits(6).map(|x| (x as i64 + (1)) as u8)).map_err(|e| e.at("target-section"))?;
-        let target_lane = (r.read_bits(6).map(|x| (x as i64 + (-31)) as i8)).map_err(|e| e.at("target-lane"))?;
+        let target_section = (r.read_constrained(6, 62).map(|x| (x as i64 + (1)) as u8)).map_err(|e| e.at("target-section"))?;
+        let target_lane = (r.read_constrained(6, 62).map(|x| (x as i64 + (-31)) as i8)).map_err(|e| e.at("target-lane"))?;
         let connecting_lane_width = if p_connecting_lane_width { Some((r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("connectingLaneWidth"))?) } else { None };
         let connecting_lane_points = if p_connecting_lane_points { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 31, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((RoadPoint::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("connectingLanePoints"))?) } else { None };
         let isolated_connecting_lane = if p_isolated_connecting_lane { Some((r.read_bit()).map_err(|e| e.at("isolatedConnectingLane"))?) } else { None };
@@ -19632,7 +19990,8 @@ impl DottedSolidMarkingLineType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::WhiteDottedLine => { w.write_bit(false); w.write_bits(0, 3); }
@@ -19655,7 +20014,8 @@ impl DottedSolidMarkingLineType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -19749,7 +20109,8 @@ impl PaymentInfoType1 {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 3 | (self.tolling_node_info.is_some() as u64) << 2 | (self.toll_info.is_some() as u64) << 1 | (self.service_info.is_some() as u64) << 0, 4);
@@ -19772,7 +20133,8 @@ impl PaymentInfoType1 {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(4)?;
         let has_ext = flags >> 3 & 1 != 0;
@@ -19846,7 +20208,8 @@ impl OBUPaymentInfoType1 {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 5 | (self.equipment_class.is_some() as u64) << 4 | (self.gbi_cc_info.is_some() as u64) << 3 | (self.sys_info.is_some() as u64) << 2 | (self.vehicle_info.is_some() as u64) << 1 | (self.passed_sites_info.is_some() as u64) << 0, 6);
@@ -19875,7 +20238,8 @@ impl OBUPaymentInfoType1 {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(6)?;
         let has_ext = flags >> 5 & 1 != 0;
@@ -19953,10 +20317,11 @@ impl RangeOfFile {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.offset) as i64 - (0)) as u64, 15);
-        w.write_bits(((self.length) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.offset) as i64, 0, 32767, 15, "RangeOfFileOffset").map_err(|e| e.at("offset"))?;
+        w.write_constrained((self.length) as i64, 0, 127, 7, "RangeOfFileLength").map_err(|e| e.at("length"))?;
         Ok(())
     }
 
@@ -19967,7 +20332,8 @@ impl RangeOfFile {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let offset = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("offset"))?;
         let length = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("length"))?;
@@ -20026,7 +20392,8 @@ impl TransPara {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         w.write_bytes(&self.trans_amount[..]);
         w.write_bytes(&self.trans_type[..]);
@@ -20044,7 +20411,8 @@ impl TransPara {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let trans_amount = (r.read_array::<4>()).map_err(|e| e.at("transAmount"))?;
         let trans_type = (r.read_array::<1>()).map_err(|e| e.at("transType"))?;
@@ -20113,10 +20481,11 @@ impl PartOfFile {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.offset) as i64 - (0)) as u64, 15);
-        w.write_bits(((self.length) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.offset) as i64, 0, 32767, 15, "PartOfFileOffset").map_err(|e| e.at("offset"))?;
+        w.write_constrained((self.length) as i64, 0, 127, 7, "PartOfFileLength").map_err(|e| e.at("length"))?;
         w.write_bytes(&self.file_content[..]);
         Ok(())
     }
@@ -20128,7 +20497,8 @@ impl PartOfFile {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let offset = (r.read_bits(15).map(|x| x as u16)).map_err(|e| e.at("offset"))?;
         let length = (r.read_bits(7).map(|x| x as u8)).map_err(|e| e.at("length"))?;
@@ -20183,7 +20553,8 @@ impl TollingPos {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.pos.is_some() as u64) << 0, 2);
@@ -20201,7 +20572,8 @@ impl TollingPos {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -20261,7 +20633,8 @@ impl AccountInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -20276,7 +20649,8 @@ impl AccountInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let account = (r.octet_string(2, 32, false)).map_err(|e| e.at("account"))?;
@@ -20330,7 +20704,8 @@ impl TransCredential {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -20345,7 +20720,8 @@ impl TransCredential {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let tc = (r.octet_string(32, 32, true)).map_err(|e| e.at("tc"))?;
@@ -20407,7 +20783,8 @@ impl ChannelID {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Obu => { w.write_bits(0, 3); }
@@ -20426,7 +20803,8 @@ impl ChannelID {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(3)?;
@@ -20501,7 +20879,8 @@ impl TollResult {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::Ok => { w.write_bits(0, 2); }
@@ -20518,7 +20897,8 @@ impl TollResult {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         let i = r.read_bits(2)?;
@@ -20587,7 +20967,8 @@ impl TollingNodeInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 4 | (self.id.is_some() as u64) << 3 | (self.pos.is_some() as u64) << 2 | (self.tolling_node_type.is_some() as u64) << 1 | (self.tolling_direction.is_some() as u64) << 0, 5);
@@ -20613,7 +20994,8 @@ impl TollingNodeInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(5)?;
         let has_ext = flags >> 4 & 1 != 0;
@@ -20696,12 +21078,13 @@ impl TollInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 7 | (self.price.is_some() as u64) << 6 | (self.entrance_pos.is_some() as u64) << 5 | (self.exit_pos.is_some() as u64) << 4 | (self.toll_road.is_some() as u64) << 3 | (self.toll_path.is_some() as u64) << 2 | (self.time_begin.is_some() as u64) << 1 | (self.time_end.is_some() as u64) << 0, 8);
         if let Some(x) = &self.price {
-            w.write_bits((((*x)) as i64 - (0)) as u64, 29);
+            w.write_constrained(((*x)) as i64, 0, 424967295, 29, "TollInfoPrice").map_err(|e| e.at("price"))?;
         }
         if let Some(x) = &self.entrance_pos {
             x.encode_boxed(w).map_err(|e| e.at("entrancePos"))?;
@@ -20734,7 +21117,8 @@ impl TollInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(8)?;
         let has_ext = flags >> 7 & 1 != 0;
@@ -20745,7 +21129,7 @@ impl TollInfo {
         let p_toll_path = flags >> 2 & 1 != 0;
         let p_time_begin = flags >> 1 & 1 != 0;
         let p_time_end = flags >> 0 & 1 != 0;
-        let price = if p_price { Some((r.read_bits(29).map(|x| x as u32)).map_err(|e| e.at("price"))?) } else { None };
+        let price = if p_price { Some((r.read_constrained(29, 424967295).map(|x| x as u32)).map_err(|e| e.at("price"))?) } else { None };
         let entrance_pos = if p_entrance_pos { Some((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("entrancePos"))?) } else { None };
         let exit_pos = if p_exit_pos { Some((PositionOffsetLLV::decode_boxed(r)).map_err(|e| e.at("exitPos"))?) } else { None };
         let toll_road = if p_toll_road { Some(((|| -> Result<Vec<_>, Box<DecodeError>> { let n = r.seq_len(2, 256, false)?; let mut v = Vec::with_capacity(n.min(r.remaining())); for i in 0..n { v.push((NodeReferenceID::decode_boxed(r)).map_err(|e| e.at_index(i))?); } Ok(v) })()).map_err(|e| e.at("tollRoad"))?) } else { None };
@@ -20826,7 +21210,8 @@ impl EquipmentClass {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::OnechipOBU => { w.write_bit(false); w.write_bits(0, 2); }
@@ -20844,7 +21229,8 @@ impl EquipmentClass {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -20918,7 +21304,8 @@ impl GBICCInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -20935,7 +21322,8 @@ impl GBICCInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let icc_issue_info = (r.octet_string(0, 127, true)).map_err(|e| e.at("iccIssueInfo"))?;
@@ -21009,7 +21397,8 @@ impl SysInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -21030,7 +21419,8 @@ impl SysInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let contract_provider = (r.read_array::<8>()).map_err(|e| e.at("contractProvider"))?;
@@ -21130,7 +21520,8 @@ impl VehicleInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.description.is_some() as u64) << 0, 2);
@@ -21139,10 +21530,10 @@ impl VehicleInfo {
         w.ext_int(self.vehicle_tolling_class as i64, 0, 127);
         w.ext_int(self.vehicle_user_type as i64, 0, 127);
         self.vehicle_dimensions.encode_boxed(w).map_err(|e| e.at("vehicleDimensions"))?;
-        w.write_bits(((self.vehicle_wheels) as i64 - (0)) as u64, 7);
-        w.write_bits(((self.vehicle_axles) as i64 - (0)) as u64, 7);
+        w.write_constrained((self.vehicle_wheels) as i64, 0, 127, 7, "VehicleInfoVehicleWheels").map_err(|e| e.at("vehicleWheels"))?;
+        w.write_constrained((self.vehicle_axles) as i64, 0, 127, 7, "VehicleInfoVehicleAxles").map_err(|e| e.at("vehicleAxles"))?;
         w.write_bits(((self.vehicle_wheel_bases) as i64 - (0)) as u64, 16);
-        w.write_bits(((self.vehicle_weight_limits) as i64 - (0)) as u64, 24);
+        w.write_constrained((self.vehicle_weight_limits) as i64, 0, 16777215, 24, "VehicleInfoVehicleWeightLimits").map_err(|e| e.at("vehicleWeightLimits"))?;
         w.write_bytes(&self.vehicle_specific_information[..]);
         w.write_bytes(&self.vehicle_engine_number[..]);
         if let Some(x) = &self.description {
@@ -21158,7 +21549,8 @@ impl VehicleInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
@@ -21260,7 +21652,8 @@ impl PassedSitesInfo {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 2 | (self.entrance_info.is_some() as u64) << 1 | (self.passed_pos.is_some() as u64) << 0, 3);
@@ -21283,7 +21676,8 @@ impl PassedSitesInfo {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(3)?;
         let has_ext = flags >> 2 & 1 != 0;
@@ -21352,7 +21746,8 @@ impl TollingNodeType {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::EntranceStation => { w.write_bit(false); w.write_bits(0, 2); }
@@ -21371,7 +21766,8 @@ impl TollingNodeType {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -21461,7 +21857,8 @@ impl TollingDirection {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         match self {
             Self::North => { w.write_bit(false); w.write_bits(0, 3); }
@@ -21484,7 +21881,8 @@ impl TollingDirection {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let start = r.position();
         if r.read_bit()? {
@@ -21578,11 +21976,12 @@ impl Date {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
-        w.write_bits(((self.year) as i64 - (0)) as u64, 12);
-        w.write_bits(((self.month) as i64 - (0)) as u64, 4);
-        w.write_bits(((self.day) as i64 - (0)) as u64, 5);
+        w.write_constrained((self.year) as i64, 0, 4095, 12, "DYear").map_err(|e| e.at("year"))?;
+        w.write_constrained((self.month) as i64, 0, 12, 4, "DMonth").map_err(|e| e.at("month"))?;
+        w.write_constrained((self.day) as i64, 0, 31, 5, "DDay").map_err(|e| e.at("day"))?;
         Ok(())
     }
 
@@ -21593,10 +21992,11 @@ impl Date {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let year = (r.read_bits(12).map(|x| x as u16)).map_err(|e| e.at("year"))?;
-        let month = (r.read_bits(4).map(|x| x as u8)).map_err(|e| e.at("month"))?;
+        let month = (r.read_constrained(4, 12).map(|x| x as u8)).map_err(|e| e.at("month"))?;
         let day = (r.read_bits(5).map(|x| x as u8)).map_err(|e| e.at("day"))?;
         Ok(Self { year, month, day })
     }
@@ -21650,7 +22050,8 @@ impl VehicleDimensions {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bit(has_ext);
@@ -21667,7 +22068,8 @@ impl VehicleDimensions {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let has_ext = r.read_bit()?;
         let vehicle_length = (r.read_bits(16).map(|x| x as u16)).map_err(|e| e.at("vehicleLength"))?;
@@ -21733,7 +22135,8 @@ impl PassedPos {
     }
 
     /// [`Self::encode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn encode_boxed(&self, w: &mut BitWriter) -> Result<(), Box<EncodeError>> {
         let has_ext = false;
         w.write_bits((has_ext as u64) << 1 | (self.tolling_amount.is_some() as u64) << 0, 2);
@@ -21752,7 +22155,8 @@ impl PassedPos {
     }
 
     /// [`Self::decode`] with the error boxed (called by the generated code).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn decode_boxed(r: &mut BitReader<'_>) -> Result<Self, Box<DecodeError>> {
         let flags = r.read_flags(2)?;
         let has_ext = flags >> 1 & 1 != 0;
