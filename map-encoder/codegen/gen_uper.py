@@ -798,6 +798,8 @@ class Gen:
         o.append("    pub fn read_jer(v: &Value) -> Result<Self, JerError> {")
         o.append("        let (name, x) = jer::choice(v)?;")
         o.append("        match name {")
+        if adds is not None:
+            o.append("            \"unknownExtension\" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),")
         for m, is_add in alts:
             ctx = rname + camel(m["name"])
             o.append("            %s => Ok(Self::%s((%s).map_err(|e| e.at(%s))?))," % (json.dumps(m["name"]), camel(m["name"]), self.jer_r(m, "x", ctx), json.dumps(m["name"])))
@@ -886,12 +888,25 @@ class Gen:
         o.append("")
         o.append("    /// Write X.697 JER.")
         o.append("    pub fn write_jer(&self, o: &mut String) {")
+        if ext:
+            o.append("        if let Self::UnknownExtension(i) = self {")
+            o.append("            // not expressible in X.697: kept reversible as `unknownExtension-<index>`")
+            o.append("            o.push_str(\"\\\"unknownExtension-\");")
+            o.append("            jer::write_int(o, *i as i64);")
+            o.append("            o.push('\"');")
+            o.append("            return;")
+            o.append("        }")
         o.append("        jer::write_str(o, self.name());")
         o.append("    }")
         o.append("")
         o.append("    /// Read X.697 JER.")
         o.append("    pub fn read_jer(v: &Value) -> Result<Self, JerError> {")
-        o.append("        match jer::string(v)? {")
+        o.append("        let s = jer::string(v)?;")
+        if ext:
+            o.append("        if let Some(i) = s.strip_prefix(\"unknownExtension-\").and_then(|i| i.parse::<u32>().ok()) {")
+            o.append("            return Ok(Self::UnknownExtension(i));")
+            o.append("        }")
+        o.append("        match s {")
         for nm, num in root + adds:
             o.append("            %s => Ok(Self::%s)," % (json.dumps(nm), variant(nm)))
         o.append("            other => Err(JerError::new(format!(\"unknown value `{other}`, expected one of %s\")))," % ", ".join(nm for nm, _ in root + adds))

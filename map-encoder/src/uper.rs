@@ -1050,6 +1050,15 @@ pub mod jer {
             _ => Err(JerError::new("a CHOICE object must have exactly one member")),
         }
     }
+    /// An extension alternative this codec does not know, as written by the
+    /// generated `write_jer`: `{"index": n, "encoding": "<hex>"}`.
+    pub fn unknown_extension(v: &Value) -> Result<(u32, Vec<u8>), JerError> {
+        let obj = object(v, &["index", "encoding"])?;
+        let i = read_int(field(obj, "index")?, 0, u32::MAX as i64, false).map_err(|e| e.at("index"))? as u32;
+        let b = read_hex(field(obj, "encoding")?, 0, 16383, false).map_err(|e| e.at("encoding"))?;
+        Ok((i, b))
+    }
+
     /// A string.
     pub fn string(v: &Value) -> Result<&str, JerError> {
         v.as_str().ok_or_else(|| JerError::new(format!("expected a string, found {}", kind(v))))

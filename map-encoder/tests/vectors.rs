@@ -84,3 +84,18 @@ fn out_of_range_values_are_refused_both_ways() {
     assert!(err.to_string().contains("30000 is outside the standard's range 0..28800"), "{err}");
     assert!(err.to_string().contains("participants"), "{err}");
 }
+
+#[test]
+fn unknown_extension_values_survive_jer() {
+    // Found by the decode_any fuzz target: a SPAT light state with an
+    // extension index this codec does not know decoded, but its JER could
+    // not be read back.  Unknown values are now kept reversibly.
+    let data = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/spat-unknown-enum-extension.bin")).unwrap();
+    let m = Message::decode(TopType::Spat, &data[1..]).expect("decodes");
+    let jer = m.to_jer();
+    assert!(jer.contains("unknownExtension-"), "{jer}");
+    let v: serde_json::Value = serde_json::from_str(&jer).unwrap();
+    let back = Message::from_jer(TopType::Spat, &v).expect("reads back");
+    assert_eq!(back, m);
+    assert_eq!(Message::decode(TopType::Spat, &back.encode().unwrap()).unwrap(), m);
+}

@@ -131,6 +131,7 @@ impl MessageFrame {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "bsmFrame" => Ok(Self::BsmFrame((BasicSafetyMessage::read_jer(x)).map_err(|e| e.at("bsmFrame"))?)),
             "mapFrame" => Ok(Self::MapFrame((MapData::read_jer(x)).map_err(|e| e.at("mapFrame"))?)),
             "rsmFrame" => Ok(Self::RsmFrame((RoadsideSafetyMessage::read_jer(x)).map_err(|e| e.at("rsmFrame"))?)),
@@ -2073,7 +2074,8 @@ impl TimeConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "time-100-000" => Ok(Self::Time_100_000),
             "time-050-000" => Ok(Self::Time_050_000),
@@ -2403,7 +2405,8 @@ impl TransmissionState {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "neutral" => Ok(Self::Neutral),
             "park" => Ok(Self::Park),
             "forwardGears" => Ok(Self::ForwardGears),
@@ -4694,12 +4697,23 @@ impl ParticipantType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "motor" => Ok(Self::Motor),
             "non-motor" => Ok(Self::NonMotor),
@@ -4819,12 +4833,23 @@ impl SourceType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "selfinfo" => Ok(Self::Selfinfo),
             "v2x" => Ok(Self::V2x),
@@ -5011,12 +5036,23 @@ impl EventSource {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "police" => Ok(Self::Police),
             "government" => Ok(Self::Government),
@@ -5570,7 +5606,8 @@ impl PositionConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "a500m" => Ok(Self::A500m),
             "a200m" => Ok(Self::A200m),
@@ -5747,7 +5784,8 @@ impl ElevationConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "elev-500-00" => Ok(Self::Elev_500_00),
             "elev-200-00" => Ok(Self::Elev_200_00),
@@ -5884,7 +5922,8 @@ impl SpeedConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "prec100ms" => Ok(Self::Prec100ms),
             "prec10ms" => Ok(Self::Prec10ms),
@@ -6005,7 +6044,8 @@ impl HeadingConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "prec10deg" => Ok(Self::Prec10deg),
             "prec05deg" => Ok(Self::Prec05deg),
@@ -6106,7 +6146,8 @@ impl SteeringWheelAngleConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "prec2deg" => Ok(Self::Prec2deg),
             "prec1deg" => Ok(Self::Prec1deg),
@@ -6194,7 +6235,8 @@ impl BrakePedalStatus {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "off" => Ok(Self::Off),
             "on" => Ok(Self::On),
@@ -6285,7 +6327,8 @@ impl TractionControlStatus {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "off" => Ok(Self::Off),
             "on" => Ok(Self::On),
@@ -6378,7 +6421,8 @@ impl AntiLockBrakeStatus {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "off" => Ok(Self::Off),
             "on" => Ok(Self::On),
@@ -6471,7 +6515,8 @@ impl StabilityControlStatus {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "off" => Ok(Self::Off),
             "on" => Ok(Self::On),
@@ -6559,7 +6604,8 @@ impl BrakeBoostApplied {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "off" => Ok(Self::Off),
             "on" => Ok(Self::On),
@@ -6650,7 +6696,8 @@ impl AuxiliaryBrakeStatus {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "off" => Ok(Self::Off),
             "on" => Ok(Self::On),
@@ -6934,12 +6981,23 @@ impl ResponseType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "notInUseOrNotEquipped" => Ok(Self::NotInUseOrNotEquipped),
             "emergency" => Ok(Self::Emergency),
             "nonEmergency" => Ok(Self::NonEmergency),
@@ -7038,7 +7096,8 @@ impl SirenInUse {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "notInUse" => Ok(Self::NotInUse),
             "inUse" => Ok(Self::InUse),
@@ -7151,7 +7210,8 @@ impl LightbarInUse {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "notInUse" => Ok(Self::NotInUse),
             "inUse" => Ok(Self::InUse),
@@ -7596,12 +7656,23 @@ impl EquipmentType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "rsu" => Ok(Self::Rsu),
             "obu" => Ok(Self::Obu),
@@ -8832,12 +8903,23 @@ impl RoleInPlatooning {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "leader" => Ok(Self::Leader),
             "follower" => Ok(Self::Follower),
             "tail" => Ok(Self::Tail),
@@ -8950,12 +9032,23 @@ impl StatusInPlatooning {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "navigating" => Ok(Self::Navigating),
             "beginToDissmiss" => Ok(Self::BeginToDissmiss),
             "askForJoining" => Ok(Self::AskForJoining),
@@ -9197,6 +9290,7 @@ impl VehiclePaymentMessagePayment {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "initialzation-request" => Ok(Self::InitialzationRequest((RST::read_jer(x)).map_err(|e| e.at("initialzation-request"))?)),
             "initialzation-response" => Ok(Self::InitialzationResponse((VSI::read_jer(x)).map_err(|e| e.at("initialzation-response"))?)),
             "action-request" => Ok(Self::ActionRequest((ActionRequest::read_jer(x)).map_err(|e| e.at("action-request"))?)),
@@ -10181,12 +10275,23 @@ impl AuxiliarySignDirection {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "straight" => Ok(Self::Straight),
             "leftAndRight" => Ok(Self::LeftAndRight),
             "right" => Ok(Self::Right),
@@ -10613,12 +10718,23 @@ impl RTCMRevision {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "reserved" => Ok(Self::Reserved),
             "rtcmCMR" => Ok(Self::RtcmCMR),
@@ -11084,12 +11200,23 @@ impl DetectedPTCType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "unknown-movable" => Ok(Self::UnknownMovable),
             "unknown-unmovable" => Ok(Self::UnknownUnmovable),
@@ -11395,6 +11522,7 @@ impl DetectedPTCDataTypeRelatedExt {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "motorExt" => Ok(Self::MotorExt((MotorDataExtension::read_jer(x)).map_err(|e| e.at("motorExt"))?)),
             "non-motorExt" => Ok(Self::NonMotorExt((NonMotorDataExtension::read_jer(x)).map_err(|e| e.at("non-motorExt"))?)),
             other => Err(JerError::new(format!("unknown alternative `{other}`, expected one of motorExt, non-motorExt"))),
@@ -11533,12 +11661,23 @@ impl ObstacleType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "rockfall" => Ok(Self::Rockfall),
             "landslide" => Ok(Self::Landslide),
@@ -11871,12 +12010,23 @@ impl AVPType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "p0" => Ok(Self::P0),
             "p1" => Ok(Self::P1),
             "p2" => Ok(Self::P2),
@@ -12154,12 +12304,23 @@ impl PersonalDeviceUserType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "aPEDESTRIAN" => Ok(Self::APEDESTRIAN),
             "aPEDALCYCLIST" => Ok(Self::APEDALCYCLIST),
@@ -12273,6 +12434,7 @@ impl PropelledInformation {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "human" => Ok(Self::Human((HumanPropelledType::read_jer(x)).map_err(|e| e.at("human"))?)),
             "animal" => Ok(Self::Animal((AnimalPropelledType::read_jer(x)).map_err(|e| e.at("animal"))?)),
             "motor" => Ok(Self::Motor((MotorizedPropelledType::read_jer(x)).map_err(|e| e.at("motor"))?)),
@@ -12368,12 +12530,23 @@ impl NumberOfParticipantsInCluster {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "small" => Ok(Self::Small),
             "medium" => Ok(Self::Medium),
@@ -12486,12 +12659,23 @@ impl Attachment {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "stroller" => Ok(Self::Stroller),
             "bicycleTrailer" => Ok(Self::BicycleTrailer),
@@ -13399,12 +13583,23 @@ impl SpeedLimitType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "maxSpeedInSchoolZone" => Ok(Self::MaxSpeedInSchoolZone),
             "maxSpeedInSchoolZoneWhenChildrenArePresent" => Ok(Self::MaxSpeedInSchoolZoneWhenChildrenArePresent),
@@ -13673,12 +13868,23 @@ impl Maneuver {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "maneuverStraight" => Ok(Self::ManeuverStraight),
             "maneuverLeftTurn" => Ok(Self::ManeuverLeftTurn),
             "maneuverRightTurn" => Ok(Self::ManeuverRightTurn),
@@ -13952,12 +14158,23 @@ impl LightState {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "dark" => Ok(Self::Dark),
             "flashing-red" => Ok(Self::FlashingRed),
@@ -14070,6 +14287,7 @@ impl TimeChangeDetails {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "counting" => Ok(Self::Counting((TimeCountingDown::read_jer(x)).map_err(|e| e.at("counting"))?)),
             "utcTiming" => Ok(Self::UtcTiming((UTCTiming::read_jer(x)).map_err(|e| e.at("utcTiming"))?)),
             other => Err(JerError::new(format!("unknown alternative `{other}`, expected one of counting, utcTiming"))),
@@ -14677,7 +14895,8 @@ impl SizeValueConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "size-100-00" => Ok(Self::Size_100_00),
             "size-050-00" => Ok(Self::Size_050_00),
@@ -14810,7 +15029,8 @@ impl AccConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "prec100deg" => Ok(Self::Prec100deg),
             "prec10deg" => Ok(Self::Prec10deg),
@@ -14931,7 +15151,8 @@ impl AngularVConfidence {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "prec100deg" => Ok(Self::Prec100deg),
             "prec10deg" => Ok(Self::Prec10deg),
@@ -15235,12 +15456,23 @@ impl ReqStatus {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "request" => Ok(Self::Request),
             "comfirmed" => Ok(Self::Comfirmed),
@@ -15372,6 +15604,7 @@ impl ReqInfo {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "laneChange" => Ok(Self::LaneChange((ReqLaneChange::read_jer(x)).map_err(|e| e.at("laneChange"))?)),
             "clearTheWay" => Ok(Self::ClearTheWay((ReqClearTheWay::read_jer(x)).map_err(|e| e.at("clearTheWay"))?)),
             "signalPriority" => Ok(Self::SignalPriority((ReqSignalPriority::read_jer(x)).map_err(|e| e.at("signalPriority"))?)),
@@ -15601,12 +15834,23 @@ impl HumanPropelledType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "otherTypes" => Ok(Self::OtherTypes),
             "onFoot" => Ok(Self::OnFoot),
@@ -15708,12 +15952,23 @@ impl AnimalPropelledType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "otherTypes" => Ok(Self::OtherTypes),
             "animalMounted" => Ok(Self::AnimalMounted),
@@ -15821,12 +16076,23 @@ impl MotorizedPropelledType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "otherTypes" => Ok(Self::OtherTypes),
             "wheelChair" => Ok(Self::WheelChair),
@@ -15943,12 +16209,23 @@ impl RoadWorkerType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "trafficPolice" => Ok(Self::TrafficPolice),
             "constructionPersonnel" => Ok(Self::ConstructionPersonnel),
@@ -16052,12 +16329,23 @@ impl PersonalCrossing {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unavailable" => Ok(Self::Unavailable),
             "request" => Ok(Self::Request),
             "crossing" => Ok(Self::Crossing),
@@ -16403,12 +16691,23 @@ impl PaymentEntityID {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "system" => Ok(Self::System),
             "freeflow" => Ok(Self::Freeflow),
             "enclosed" => Ok(Self::Enclosed),
@@ -16576,6 +16875,7 @@ impl TransInfo {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "getTollDataRq" => Ok(Self::GetTollDataRq((GetTollDataRq::read_jer(x)).map_err(|e| e.at("getTollDataRq"))?)),
             "getTollDataRs" => Ok(Self::GetTollDataRs((GetTollDataRs::read_jer(x)).map_err(|e| e.at("getTollDataRs"))?)),
             "getSecureRq" => Ok(Self::GetSecureRq((GetSecureRq::read_jer(x)).map_err(|e| e.at("getSecureRq"))?)),
@@ -16693,12 +16993,23 @@ impl ReturnStatus {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "noError" => Ok(Self::NoError),
             "accessDenied" => Ok(Self::AccessDenied),
             "argumnetError" => Ok(Self::ArgumnetError),
@@ -16859,6 +17170,7 @@ impl LaneTypeAttributes {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "vehicle" => Ok(Self::Vehicle((jer::read_bits(x, 8, 8, true)).map_err(|e| e.at("vehicle"))?)),
             "crosswalk" => Ok(Self::Crosswalk((jer::read_bits(x, 16, 16, false)).map_err(|e| e.at("crosswalk"))?)),
             "bikeLane" => Ok(Self::BikeLane((jer::read_bits(x, 16, 16, false)).map_err(|e| e.at("bikeLane"))?)),
@@ -18376,12 +18688,23 @@ impl SlotStatus {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "available" => Ok(Self::Available),
             "occupied" => Ok(Self::Occupied),
@@ -18479,12 +18802,23 @@ impl ParkingSpaceTheta {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "vertical" => Ok(Self::Vertical),
             "side" => Ok(Self::Side),
@@ -18582,12 +18916,23 @@ impl ParkingLock {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "unknown" => Ok(Self::Unknown),
             "nolock" => Ok(Self::Nolock),
             "locked" => Ok(Self::Locked),
@@ -18680,6 +19025,7 @@ impl PaymentInfo {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "paymentInfoType1" => Ok(Self::PaymentInfoType1((PaymentInfoType1::read_jer(x)).map_err(|e| e.at("paymentInfoType1"))?)),
             other => Err(JerError::new(format!("unknown alternative `{other}`, expected one of paymentInfoType1"))),
         }
@@ -18766,12 +19112,23 @@ impl OBUType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "oemObu" => Ok(Self::OemObu),
             "aftermarketObu" => Ok(Self::AftermarketObu),
             "mobilePhone" => Ok(Self::MobilePhone),
@@ -18957,6 +19314,7 @@ impl OBUPaymentInfo {
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
         let (name, x) = jer::choice(v)?;
         match name {
+            "unknownExtension" => jer::unknown_extension(x).map(|(i, b)| Self::UnknownExtension(i, b)),
             "obuPaymentInfoType1" => Ok(Self::ObuPaymentInfoType1((OBUPaymentInfoType1::read_jer(x)).map_err(|e| e.at("obuPaymentInfoType1"))?)),
             other => Err(JerError::new(format!("unknown alternative `{other}`, expected one of obuPaymentInfoType1"))),
         }
@@ -20055,12 +20413,23 @@ impl DottedSolidMarkingLineType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "whiteDottedLine" => Ok(Self::WhiteDottedLine),
             "whiteSolidLine" => Ok(Self::WhiteSolidLine),
             "yellowDottedLine" => Ok(Self::YellowDottedLine),
@@ -20836,7 +21205,8 @@ impl ChannelID {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "obu" => Ok(Self::Obu),
             "esam" => Ok(Self::Esam),
             "icc" => Ok(Self::Icc),
@@ -20926,7 +21296,8 @@ impl TollResult {
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        match s {
             "ok" => Ok(Self::Ok),
             "nok" => Ok(Self::Nok),
             "contactOperator" => Ok(Self::ContactOperator),
@@ -21260,12 +21631,23 @@ impl EquipmentClass {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "onechipOBU" => Ok(Self::OnechipOBU),
             "iccOBU" => Ok(Self::IccOBU),
             "cpcOBU" => Ok(Self::CpcOBU),
@@ -21799,12 +22181,23 @@ impl TollingNodeType {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "entranceStation" => Ok(Self::EntranceStation),
             "exitStation" => Ok(Self::ExitStation),
             "entranceAndExitStation" => Ok(Self::EntranceAndExitStation),
@@ -21922,12 +22315,23 @@ impl TollingDirection {
 
     /// Write X.697 JER.
     pub fn write_jer(&self, o: &mut String) {
+        if let Self::UnknownExtension(i) = self {
+            // not expressible in X.697: kept reversible as `unknownExtension-<index>`
+            o.push_str("\"unknownExtension-");
+            jer::write_int(o, *i as i64);
+            o.push('"');
+            return;
+        }
         jer::write_str(o, self.name());
     }
 
     /// Read X.697 JER.
     pub fn read_jer(v: &Value) -> Result<Self, JerError> {
-        match jer::string(v)? {
+        let s = jer::string(v)?;
+        if let Some(i) = s.strip_prefix("unknownExtension-").and_then(|i| i.parse::<u32>().ok()) {
+            return Ok(Self::UnknownExtension(i));
+        }
+        match s {
             "north" => Ok(Self::North),
             "northeast" => Ok(Self::Northeast),
             "east" => Ok(Self::East),
