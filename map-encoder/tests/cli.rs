@@ -47,7 +47,8 @@ fn validate_examples_exit_zero() {
 #[test]
 fn validate_reports_file_line_element_and_expectation() {
     let t = TempDir::new("validate");
-    let bad = std::fs::read_to_string(example("4leg.toml")).unwrap().replacen("signal_group = 5\n", "signal_group = 99\n", 1);
+    let bad =
+        std::fs::read_to_string(example("4leg.toml")).unwrap().replacen("signal_group = 5\n", "signal_group = 99\n", 1);
     let line = bad.lines().position(|l| l == "signal_group = 99").unwrap() + 1;
     let f = t.path("bad.toml");
     std::fs::write(&f, &bad).unwrap();
@@ -64,7 +65,13 @@ fn validate_reports_file_line_element_and_expectation() {
     // JSON input is accepted, with lines
     let json = t.path("4leg.json");
     let m: serde_json::Value = serde_json::to_value(
-        map_encoder::model::parse("x", &std::fs::read_to_string(example("4leg.toml")).unwrap(), map_encoder::model::Syntax::Toml).unwrap().0,
+        map_encoder::model::parse(
+            "x",
+            &std::fs::read_to_string(example("4leg.toml")).unwrap(),
+            map_encoder::model::Syntax::Toml,
+        )
+        .unwrap()
+        .0,
     )
     .unwrap();
     std::fs::write(&json, serde_json::to_string_pretty(&m).unwrap()).unwrap();
@@ -139,7 +146,11 @@ fn bad_messages_fail_with_position() {
     assert!(text(&o.stderr).contains("larger than any CSAE message"), "{}", text(&o.stderr));
     // JSON that does not fit
     let j = t.path("bad.json");
-    std::fs::write(&j, r#"{"mapFrame": {"msgCnt": 1, "nodes": [{"id": {"id": 70000}, "refPos": {"lat": 0, "long": 0}}]}}"#).unwrap();
+    std::fs::write(
+        &j,
+        r#"{"mapFrame": {"msgCnt": 1, "nodes": [{"id": {"id": 70000}, "refPos": {"lat": 0, "long": 0}}]}}"#,
+    )
+    .unwrap();
     let o = mapenc(&["encode-jer", &j, "-o", &t.path("x")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("mapFrame.nodes[0].id.id: 70000 is outside 0..65535"), "{}", text(&o.stderr));

@@ -93,3 +93,21 @@ fn everything_we_write_matches_asn1tools() {
     cases.extend(arbitrary_cases::<RoadsideCoordination>("rsc", "RoadsideCoordination", 10, Message::Rsc));
     common::conform(&cases);
 }
+
+#[test]
+fn generated_codec_is_up_to_date_with_the_asn1() {
+    // Re-run the generator on the vendored modules: the committed code must be its output.
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("zhilu-generated-{}.rs", std::process::id()));
+    let st = std::process::Command::new(common::python())
+        .arg(root.join("codegen/gen_uper.py"))
+        .arg(root.join("asn1/csae157"))
+        .arg(&out)
+        .status()
+        .expect("run the generator");
+    assert!(st.success());
+    let fresh = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let committed = std::fs::read_to_string(root.join("src/csae/generated.rs")).unwrap();
+    assert!(fresh == committed, "src/csae/generated.rs is stale: re-run codegen/gen_uper.py");
+}

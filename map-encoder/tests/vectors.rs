@@ -70,13 +70,17 @@ fn truncated_vectors_fail_with_position() {
 fn out_of_range_values_are_refused_both_ways() {
     // Found by the decode_any fuzz target: a 15-bit heading field holding 32174
     // (the constraint is 0..28800) used to decode, and then failed JER.
-    let data = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/heading-out-of-range.bin")).unwrap();
+    let data =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/heading-out-of-range.bin"))
+            .unwrap();
     let err = Message::decode(TopType::MessageFrame, &data[1..]).expect_err("out-of-range heading");
     assert!(err.to_string().contains("outside its constraint"), "{err}");
     assert!(err.path().contains("heading"), "{err}");
     // and the encoder refuses such a value, naming the field
     let (_, ty, bytes, _) = vectors().into_iter().find(|v| v.0 == "csae53-msgframe-rsm-16ptc").unwrap();
-    let Message::MessageFrame(map_encoder::csae::MessageFrame::RsmFrame(mut rsm)) = Message::decode(ty, &bytes).unwrap() else {
+    let Message::MessageFrame(map_encoder::csae::MessageFrame::RsmFrame(mut rsm)) =
+        Message::decode(ty, &bytes).unwrap()
+    else {
         panic!("not an RSM")
     };
     rsm.participants[3].heading = 30_000;
@@ -90,7 +94,10 @@ fn unknown_extension_values_survive_jer() {
     // Found by the decode_any fuzz target: a SPAT light state with an
     // extension index this codec does not know decoded, but its JER could
     // not be read back.  Unknown values are now kept reversibly.
-    let data = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/spat-unknown-enum-extension.bin")).unwrap();
+    let data = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/spat-unknown-enum-extension.bin"),
+    )
+    .unwrap();
     let m = Message::decode(TopType::Spat, &data[1..]).expect("decodes");
     let jer = m.to_jer();
     assert!(jer.contains("unknownExtension-"), "{jer}");
