@@ -62,8 +62,10 @@ pub struct Notes {
 /// is an intersection of the file, the lane pairing of the link.
 #[derive(Debug, Clone)]
 struct Plan {
-    /// (intersection id, approach) -> far node id.
+    /// (intersection id, approach) -> far node id (upstream of the in-link).
     far_node: BTreeMap<(u16, String), u16>,
+    /// (intersection id, approach) -> node the approach's egress lanes lead to.
+    egress_node: BTreeMap<(u16, String), u16>,
     /// (intersection id, approach) -> (downstream intersection, egress lane -> its ingress lane).
     out_link: BTreeMap<(u16, String), (u16, BTreeMap<u8, u8>)>,
     /// Boundary nodes to emit: (intersection index, approach, node id).
@@ -74,13 +76,13 @@ fn plan(m: &MapFile, notes: &mut Notes) -> Result<Plan, CompileError> {
     let mut used: BTreeSet<u16> = m.intersections.iter().map(|x| x.id).collect();
     for x in &m.intersections {
         for a in &x.approaches {
-            if let Some(u) = a.upstream_node {
-                used.insert(u);
-            }
+            used.extend(a.upstream_node);
+            used.extend(a.downstream_node);
         }
     }
     let mut next_free = u16::MAX;
     let mut far_node = BTreeMap::new();
+    let mut egress_node = BTreeMap::new();
     let mut out_link = BTreeMap::new();
     let mut boundary = Vec::new();
     for l in &m.links {
@@ -109,36 +111,44 @@ fn plan(m: &MapFile, notes: &mut Notes) -> Result<Plan, CompileError> {
         for a in &x.approaches {
             let key = (x.id, a.id.clone());
             let has_egress = x.lanes.iter().any(|l| l.approach == a.id && l.direction == Direction::Egress);
-            if let Some(&far) = far_node.get(&key) {
-                if has_egress && !out_link.contains_key(&key) {
-                    return Err(cerr(
-                        format!("intersection {}, approach {}", x.id, a.id),
-                        format!("its egress lanes lead to intersection {far} (a [[link]] arrives from there) but no [[link]] from this approach says onto which approach of {far}; add one"),
-                    ));
+            let mut fresh = |what: &str, notes: &mut Notes| {
+                while used.contains(&next_free) {
+                    next_free -= 1;
+                }
+                used.insert(next_free);
+                notes.lines.push(format!(
+                    "intersection {}, approach {}: {what}, using boundary node id {next_free}",
+                    x.id, a.id
+                ));
+                next_free
+            };
+            if out_link.contains_key(&key) {
+                // egress lanes continue into the linked intersection
+                if let Some(&far) = far_node.get(&key) {
+                    egress_node.insert(key, far);
                 }
                 continue;
             }
-            let id = match a.upstream_node {
-                Some(u) => u,
-                None => {
-                    while used.contains(&next_free) {
-                        next_free -= 1;
-                    }
-                    used.insert(next_free);
-                    notes.lines.push(format!(
-                        "intersection {}, approach {}: no upstream_node given, using boundary node id {next_free}",
-                        x.id, a.id
-                    ));
-                    next_free
-                }
+            let linked_in = far_node.contains_key(&key);
+            let upstream = match (far_node.get(&key), a.upstream_node) {
+                (Some(&f), _) => f,
+                (None, Some(u)) => u,
+                (None, None) => fresh("no upstream_node given", notes),
             };
-            far_node.insert(key, id);
+            far_node.insert(key.clone(), upstream);
             if has_egress {
-                boundary.push((xi, a.id.clone(), id));
+                let down = match a.downstream_node {
+                    Some(d) => d,
+                    // the road arrives from an intersection of the file, but its egress lanes do not all go there
+                    None if linked_in => fresh("egress lanes do not continue into the linked intersection", notes),
+                    None => upstream,
+                };
+                egress_node.insert(key, down);
+                boundary.push((xi, a.id.clone(), down));
             }
         }
     }
-    Ok(Plan { far_node, out_link, boundary })
+    Ok(Plan { far_node, egress_node, out_link, boundary })
 }
 
 /// The standard's Position3D of a reference point.
@@ -268,23 +278,66 @@ fn lane_attributes(l: &crate::model::Lane) -> LaneAttributes {
     LaneAttributes { share_with, lane_type }
 }
 
-/// Compile a (validated) model into one `MapData` holding every intersection
-/// of the file and the boundary nodes their egress lanes lead to.
-pub fn compile_map(m: &MapFile, opts: &MapOptions) -> Result<(MapData, Notes), CompileError> {
-    let mut notes = Notes::default();
-    let plan = plan(m, &mut notes)?;
-    let mut nodes = Vec::new();
+/// Each intersection's node followed by the boundary nodes of its approaches.
+fn node_groups(m: &MapFile, notes: &mut Notes) -> Result<Vec<Vec<Node>>, CompileError> {
+    let plan = plan(m, notes)?;
+    let mut groups: Vec<Vec<Node>> = Vec::new();
     for x in &m.intersections {
-        nodes.push(compile_node(m, x, &plan)?);
+        groups.push(vec![compile_node(m, x, &plan)?]);
     }
     for (xi, approach, id) in &plan.boundary {
         let x = &m.intersections[*xi];
-        nodes.push(compile_boundary(x, approach, *id)?);
+        groups[*xi].push(compile_boundary(x, approach, *id)?);
     }
+    Ok(groups)
+}
+
+/// Compile a (validated) model into one `MapData` holding every intersection
+/// of the file and the boundary nodes their egress lanes lead to.  Node order:
+/// the intersections in file order, then the boundary nodes.
+pub fn compile_map(m: &MapFile, opts: &MapOptions) -> Result<(MapData, Notes), CompileError> {
+    let mut notes = Notes::default();
+    let groups = node_groups(m, &mut notes)?;
+    let mut nodes: Vec<Node> = groups.iter().map(|g| g[0].clone()).collect();
+    nodes.extend(groups.into_iter().flat_map(|g| g.into_iter().skip(1)));
     if nodes.is_empty() || nodes.len() > crate::validate::limits::NODES {
-        return Err(cerr("file", format!("{} nodes; one MapData carries 1 to 32", nodes.len())));
+        return Err(cerr(
+            "file",
+            format!(
+                "{} nodes; one MapData carries 1 to 32 (use compile_maps / `mapenc encode`, which split)",
+                nodes.len()
+            ),
+        ));
     }
     Ok((MapData { msg_cnt: opts.msg_cnt.min(127), time_stamp: opts.minute_of_year, nodes }, notes))
+}
+
+/// Compile a model of any size: when it needs more than the 32 nodes one
+/// MapData carries, split it deterministically into several MapData, each
+/// holding whole intersections (in file order) with their boundary nodes.
+/// Links across two messages stay as connections to the other node's id.
+pub fn compile_maps(m: &MapFile, opts: &MapOptions) -> Result<Vec<MapData>, CompileError> {
+    let mut notes = Notes::default();
+    let groups = node_groups(m, &mut notes)?;
+    if groups.iter().map(Vec::len).sum::<usize>() <= crate::validate::limits::NODES {
+        return Ok(vec![compile_map(m, opts)?.0]);
+    }
+    let mut out: Vec<Vec<Node>> = vec![Vec::new()];
+    for g in groups {
+        if g.len() > crate::validate::limits::NODES {
+            return Err(cerr("file", "one intersection needs more than 32 nodes"));
+        }
+        if out.last().is_some_and(|c| c.len() + g.len() > crate::validate::limits::NODES) {
+            out.push(Vec::new());
+        }
+        if let Some(c) = out.last_mut() {
+            c.extend(g);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|nodes| MapData { msg_cnt: opts.msg_cnt.min(127), time_stamp: opts.minute_of_year, nodes })
+        .collect())
 }
 
 fn compile_points(
@@ -345,7 +398,8 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
                                 (node_ref(region, *down), mapped)
                             }
                             None => {
-                                let far = *plan.far_node.get(&key).ok_or_else(|| cerr(&lel, "no far node planned"))?;
+                                let far =
+                                    *plan.egress_node.get(&key).ok_or_else(|| cerr(&lel, "no egress node planned"))?;
                                 (node_ref(x.region, far), *t)
                             }
                         }
@@ -595,8 +649,12 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
         let mut rtss: Vec<RTSData> = Vec::new();
         let mut rtes: Vec<RTEData> = Vec::new();
         let link_of = |lane: &crate::model::Lane| -> ReferenceLink {
-            let far = plan.far_node.get(&(x.id, lane.approach.clone())).copied().unwrap_or(0);
-            let (up, down) = if lane.direction == Direction::Egress { (x.id, far) } else { (far, x.id) };
+            let key = (x.id, lane.approach.clone());
+            let (up, down) = if lane.direction == Direction::Egress {
+                (x.id, plan.egress_node.get(&key).copied().unwrap_or(0))
+            } else {
+                (plan.far_node.get(&key).copied().unwrap_or(0), x.id)
+            };
             ReferenceLink {
                 upstream_node_id: node_ref(x.region, up),
                 downstream_node_id: node_ref(x.region, down),

@@ -162,6 +162,7 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
             x.approaches.push(Approach {
                 id: aname.clone(),
                 upstream_node: if real_ids.contains(&up) { None } else { Some(up) },
+                downstream_node: None,
                 speed_limit_kph: kph,
             });
             for lane in &link.lanes {
@@ -234,7 +235,12 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
         let mut boundary_order: Vec<String> = Vec::new();
         let mut renumber: BTreeMap<(u16, u8), u8> = BTreeMap::new();
         for (bn, link) in egress_of.get(&n.id.id).into_iter().flatten() {
-            let existing = x.approaches.iter().position(|a| a.upstream_node == Some(bn.id.id));
+            let existing = x.approaches.iter().position(|a| a.upstream_node == Some(bn.id.id)).or_else(|| {
+                // egress lanes of an approach whose road arrives from elsewhere
+                let pos = x.approaches.iter().position(|a| link.name.as_deref() == Some(a.id.as_str()))?;
+                x.approaches[pos].downstream_node = Some(bn.id.id);
+                Some(pos)
+            });
             let aname = match existing {
                 Some(i) => x.approaches[i].id.clone(),
                 None => {
@@ -242,6 +248,7 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                     x.approaches.push(Approach {
                         id: name.clone(),
                         upstream_node: Some(bn.id.id),
+                        downstream_node: None,
                         speed_limit_kph: link
                             .speed_limits
                             .iter()

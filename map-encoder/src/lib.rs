@@ -15,6 +15,7 @@ pub mod csae;
 pub mod decompile;
 pub mod geo;
 pub mod geometry;
+pub mod import;
 pub mod model;
 pub mod render;
 pub mod uper;

@@ -93,6 +93,12 @@ pub struct Approach {
     /// the compiler assigns one (and warns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_node: Option<u16>,
+    /// Node id the approach's egress lanes lead to, when it differs from
+    /// `upstream_node` (e.g. the road arrives from a neighbouring intersection
+    /// but its outgoing lanes end elsewhere).  Default: `upstream_node`, or an
+    /// assigned boundary node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream_node: Option<u16>,
     /// Speed limit on this approach, km/h (overrides the intersection default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_limit_kph: Option<f64>,

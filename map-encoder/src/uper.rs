@@ -45,6 +45,14 @@ pub enum DecodeErrorKind {
     },
     /// An integer outside its constraint (only possible with extensible constraints).
     IntOutOfRange(i64),
+    /// A constrained whole number whose offset from the lower bound exceeds
+    /// the range (only possible when the range is not a power of two).
+    AboveUpperBound {
+        /// The offset read.
+        offset: u64,
+        /// Bits it was read in.
+        span: u32,
+    },
     /// A length form this codec does not accept (fragmented, over 16 K).
     UnsupportedLength(usize),
     /// An IA5String byte above 127 cannot occur in UPER; reported for completeness.
@@ -108,6 +116,9 @@ impl fmt::Display for DecodeError {
                 write!(f, "size {value} outside the constraint {lb}..{ub}")
             }
             DecodeErrorKind::IntOutOfRange(v) => write!(f, "integer {v} outside its constraint"),
+            DecodeErrorKind::AboveUpperBound { offset, span } => {
+                write!(f, "lower bound + {offset} (read in {span} bits) is outside its constraint")
+            }
             DecodeErrorKind::UnsupportedLength(n) => {
                 write!(f, "length form {n} is fragmented or larger than 16383: not used by these messages")
             }
@@ -499,14 +510,20 @@ impl<'a> BitReader<'a> {
     /// A constrained whole number in `nb` bits whose offset from the lower
     /// bound may not exceed `span` (= ub - lb): a range that is not a power of
     /// two leaves bit patterns that no value has.
-    #[inline]
+    #[inline(always)]
     pub fn read_constrained(&mut self, nb: u32, span: u64) -> Result<u64, DecodeError> {
-        let start = self.position();
         let x = self.read_bits(nb)?;
         if x > span {
-            return Err(DecodeError::new(start, DecodeErrorKind::IntOutOfRange(x as i64)));
+            return Err(self.constrained_out_of_range(nb, x));
         }
         Ok(x)
+    }
+
+    /// The error of [`Self::read_constrained`], at the start of the `nb` bits just read.
+    #[cold]
+    #[inline(never)]
+    fn constrained_out_of_range(&self, nb: u32, x: u64) -> DecodeError {
+        DecodeError::new(self.position() - nb as usize, DecodeErrorKind::AboveUpperBound { offset: x, span: nb })
     }
 
     /// An integer with an extensible constraint `(lb..ub, ...)`.
@@ -673,6 +690,14 @@ fn bits_for_i(lb: i64, ub: i64) -> u32 {
     }
 }
 
+/// The error of [`BitWriter::write_constrained`] (kept out of line: the
+/// check is on every integer field, the formatting almost never runs).
+#[cold]
+#[inline(never)]
+fn out_of_range(what: &str, v: i64, lb: i64, ub: i64) -> EncodeError {
+    EncodeError::new(format!("{what} {v} is outside the standard's range {lb}..{ub}"))
+}
+
 /// Writes UPER fields into a growing buffer.
 ///
 /// Bits collect in a 64-bit accumulator (`acc`, first bit at bit 63) that is
@@ -792,10 +817,10 @@ impl BitWriter {
 
     /// A constrained whole number `lb..=ub` in `nb` bits; a value outside the
     /// constraint is refused (`what` names the type).
-    #[inline]
+    #[inline(always)]
     pub fn write_constrained(&mut self, v: i64, lb: i64, ub: i64, nb: u32, what: &str) -> Result<(), EncodeError> {
         if v < lb || v > ub {
-            return Err(EncodeError::new(format!("{what} {v} is outside the standard's range {lb}..{ub}")));
+            return Err(out_of_range(what, v, lb, ub));
         }
         self.write_bits((v - lb) as u64, nb);
         Ok(())
@@ -1187,5 +1212,134 @@ pub mod arb {
     pub fn ia5(u: &mut Unstructured<'_>, lb: usize, ub: usize) -> Result<String> {
         let n = len(u, lb, ub)?;
         (0..n).map(|_| u.int_in_range(0x20u8..=0x7e).map(|c| c as char)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reference bit-serial writer: one bit at a time, most significant first.
+    fn serial(fields: &[(u64, u32)]) -> Vec<u8> {
+        let mut bits = Vec::new();
+        for &(v, n) in fields {
+            for i in (0..n).rev() {
+                bits.push(v >> i & 1 == 1);
+            }
+        }
+        bits.chunks(8).map(|c| c.iter().enumerate().fold(0u8, |b, (i, &x)| b | (x as u8) << (7 - i))).collect()
+    }
+
+    /// Fields of every width 0..=64 at every alignment, with values that
+    /// use all their bits.
+    fn fields() -> Vec<(u64, u32)> {
+        let mut f = Vec::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..3 {
+            for n in 0..=64u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = if n == 64 { x } else { x & ((1u64 << n) - 1) };
+                f.push((v, n));
+                f.push((round & 1, 1)); // shift the alignment of the next field
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn writer_and_reader_agree_with_a_bit_serial_reference() {
+        let f = fields();
+        let mut w = BitWriter::new();
+        for &(v, n) in &f {
+            w.write_bits(v | if n < 64 { u64::MAX << n } else { 0 }, n); // high bits are ignored
+        }
+        let total: u32 = f.iter().map(|x| x.1).sum();
+        assert_eq!(w.bit_len(), total as usize);
+        let bytes = w.finish();
+        assert_eq!(bytes, serial(&f));
+        let mut r = BitReader::new(&bytes);
+        for &(v, n) in &f {
+            assert_eq!(r.read_bits(n).unwrap(), v, "{n} bits at {}", r.position());
+        }
+        assert!(r.finish().is_ok());
+    }
+
+    #[test]
+    fn reads_near_the_end_and_on_short_inputs() {
+        for len in 0..12usize {
+            let data: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+            for start in 0..=len * 8 {
+                for n in 0..=(len * 8 - start).min(64) as u32 {
+                    let mut r = BitReader::new(&data);
+                    r.read_bits(start as u32 % 57).unwrap(); // move to `start` in up to two reads
+                    r.read_bits((start - start % 57) as u32).unwrap();
+                    let mut want = 0u64;
+                    for i in start..start + n as usize {
+                        want = want << 1 | (data[i / 8] >> (7 - i % 8) & 1) as u64;
+                    }
+                    assert_eq!(r.read_bits(n).unwrap(), want, "len {len} start {start} n {n}");
+                }
+                let mut r = BitReader::new(&data);
+                r.read_bits(start as u32 % 57).unwrap();
+                r.read_bits((start - start % 57) as u32).unwrap();
+                let e = r.read_bits(len as u32 * 8 - start as u32 + 1).unwrap_err();
+                assert_eq!(e.bit_offset, start);
+            }
+        }
+    }
+
+    #[test]
+    fn write_bytes_at_any_alignment() {
+        let body: Vec<u8> = (0..37u8).map(|i| i.wrapping_mul(91)).collect();
+        for lead in 0..16u32 {
+            let mut w = BitWriter::new();
+            w.write_bits(0x5a5a, lead);
+            w.write_bytes(&body);
+            w.write_bits(1, 1);
+            let mut f = vec![(0x5a5a & ((1u64 << lead) - 1), lead)];
+            f.extend(body.iter().map(|&b| (b as u64, 8)));
+            f.push((1, 1));
+            assert_eq!(w.finish(), serial(&f), "lead {lead}");
+            let bytes = serial(&f);
+            let mut r = BitReader::new(&bytes);
+            r.read_bits(lead).unwrap();
+            assert_eq!(r.read_array::<8>().unwrap()[..], body[..8]);
+        }
+    }
+
+    #[test]
+    fn read_flags_fails_where_the_first_missing_bit_is() {
+        let data = [0b1010_0000u8];
+        let mut r = BitReader::new(&data);
+        r.read_bits(5).unwrap();
+        let e = r.read_flags(4).unwrap_err();
+        let mut bitwise = BitReader::new(&data);
+        bitwise.read_bits(5).unwrap();
+        let e2 = (0..4).map(|_| bitwise.read_bit()).find_map(Result::err).unwrap();
+        assert_eq!(e, e2);
+        assert_eq!(e.bit_offset, 8);
+        assert_eq!(e.kind, DecodeErrorKind::OutOfData { needed: 1, available: 0 });
+        let mut r = BitReader::new(&data);
+        assert_eq!(r.read_flags(3).unwrap(), 0b101);
+    }
+
+    #[test]
+    fn jer_writers_match_serde_json_and_std() {
+        for s in ["", "rsu", "a\"b", "back\\slash", "nl\nx", "\u{0}\u{1}\u{1f}\u{7f}", "\t\r\u{8}\u{c}", "ünï中文/"]
+        {
+            let mut o = String::new();
+            jer::write_str(&mut o, s);
+            assert_eq!(o, serde_json::Value::String(s.to_string()).to_string(), "{s:?}");
+        }
+        for v in [0i64, 7, -7, 10, -10, 999, 1000, 65535, -2048, i64::MAX, i64::MIN] {
+            let mut o = String::new();
+            jer::write_int(&mut o, v);
+            assert_eq!(o, v.to_string());
+        }
+        let mut o = String::new();
+        jer::write_hex(&mut o, &[0x00, 0x0f, 0xa5, 0xff]);
+        assert_eq!(o, "\"000FA5FF\"");
     }
 }

@@ -138,11 +138,11 @@ pub fn validate(file: &str, m: &MapFile, map: &SourceMap) -> Vec<Diagnostic> {
         })
         .sum();
     if m.intersections.len() + boundary > limits::NODES {
-        cx.err(
+        cx.warn(
             "",
             "file".into(),
             format!(
-                "{} intersections + {boundary} boundary nodes exceed the {} nodes one MapData can carry; split the file",
+                "{} intersections + {boundary} boundary nodes exceed the {} nodes one MapData carries: the MAP will be split into several messages",
                 m.intersections.len(),
                 limits::NODES
             ),

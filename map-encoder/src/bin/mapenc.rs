@@ -4,7 +4,7 @@
 //! or I/O).
 
 use clap::{Parser, Subcommand, ValueEnum};
-use map_encoder::compile::{compile_map, compile_rsi, MapOptions, RsiOptions};
+use map_encoder::compile::{compile_map, compile_maps, compile_rsi, MapOptions, RsiOptions};
 use map_encoder::csae::{self, Message, MessageFrame, TopType};
 use map_encoder::decompile::decompile_map;
 use map_encoder::model::{self, MapFile, Syntax};
@@ -118,6 +118,28 @@ enum Cmd {
         #[arg(long, default_value_t = 1200)]
         width: u32,
     },
+    /// Import a real map (SUMO network) into an intersection file.
+    Import {
+        /// Map format: `sumo` (.net.xml or .net.xml.gz).
+        format: ImportFormat,
+        /// The map file.
+        input: PathBuf,
+        /// `LAT,LON` to place a map that has no real geo-reference.
+        #[arg(long, value_parser = parse_origin)]
+        origin: Option<[f64; 2]>,
+        /// `all` (every signalised junction, the default) or junction ids of the map, comma-separated.
+        #[arg(long, default_value = "all")]
+        intersections: String,
+        /// Lateral tolerance of the geometry simplification, metres.
+        #[arg(long, default_value_t = 0.1)]
+        tolerance: f64,
+        /// Length of lane kept next to each intersection, metres.
+        #[arg(long, default_value_t = 250.0)]
+        lane_length: f64,
+        /// Output intersection file (.toml or .json).
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// The whole job on the built-in 4-leg example: validate, compile MAP and RSI,
     /// decode them back, compare, and render the picture into OUT.
     Demo {
@@ -125,6 +147,22 @@ enum Cmd {
         #[arg(long, default_value = "out")]
         out: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportFormat {
+    /// SUMO network (.net.xml, .net.xml.gz).
+    Sumo,
+}
+
+fn parse_origin(s: &str) -> Result<[f64; 2], String> {
+    let (a, b) = s.split_once(',').ok_or("expected LAT,LON")?;
+    let lat: f64 = a.trim().parse().map_err(|_| format!("`{a}` is not a latitude"))?;
+    let lon: f64 = b.trim().parse().map_err(|_| format!("`{b}` is not a longitude"))?;
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(format!("{lat},{lon} is not a WGS84 position"));
+    }
+    Ok([lat, lon])
 }
 
 /// A failure with its exit code.
@@ -284,12 +322,21 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let m = load_valid(&file)?;
             let frames: Vec<(u16, MessageFrame)> = match msg {
                 Msg::Map => {
-                    let (map, notes) = compile_map(&m, &MapOptions { msg_cnt, minute_of_year: None })
-                        .map_err(|e| Fail(1, e.to_string()))?;
-                    for n in notes.lines {
-                        eprintln!("note: {n}");
+                    let opts = MapOptions { msg_cnt, minute_of_year: None };
+                    let maps = compile_maps(&m, &opts).map_err(|e| Fail(1, e.to_string()))?;
+                    if maps.len() == 1 {
+                        let (_, notes) = compile_map(&m, &opts).map_err(|e| Fail(1, e.to_string()))?;
+                        for n in notes.lines {
+                            eprintln!("note: {n}");
+                        }
+                    } else {
+                        let nodes: usize = maps.iter().map(|x| x.nodes.len()).sum();
+                        eprintln!(
+                            "note: {nodes} nodes do not fit one MapData (32): split into {} messages",
+                            maps.len()
+                        );
                     }
-                    vec![(0, MessageFrame::MapFrame(map))]
+                    maps.into_iter().enumerate().map(|(i, x)| (i as u16 + 1, MessageFrame::MapFrame(x))).collect()
                 }
                 Msg::Rsi => {
                     let now = match at {
@@ -323,8 +370,10 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 write_out(&out, &encoded[0])?;
             } else {
                 for (i, b) in encoded.iter().enumerate() {
-                    let ids: Vec<u16> = m.intersections.iter().map(|x| x.id).collect();
-                    let id = ids.get(i).copied().unwrap_or(i as u16);
+                    let id = match msg {
+                        Msg::Rsi => m.intersections.get(i).map(|x| x.id).unwrap_or(i as u16),
+                        Msg::Map => i as u16 + 1,
+                    };
                     let p = PathBuf::from(format!("{}-{id}", out.display()));
                     write_out(&p, b)?;
                     eprintln!("wrote {}", p.display());
@@ -388,6 +437,48 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 decompile_map(&decode_map_input(&input)?).0
             };
             render_to(&m, &out, width)
+        }
+        Cmd::Import { format, input, origin, intersections, tolerance, lane_length, out } => {
+            use map_encoder::import::{build, BuildOptions, ParseOptions};
+            let name = input.display().to_string();
+            let meta = std::fs::metadata(&input).map_err(|e| Fail(2, format!("{name}: {e}")))?;
+            if meta.len() as usize > model::MAX_FILE_BYTES * 16 {
+                return Err(Fail(1, format!("{name}: {} bytes is larger than the import limit", meta.len())));
+            }
+            let bytes = std::fs::read(&input).map_err(|e| Fail(2, format!("{name}: {e}")))?;
+            let popts = ParseOptions { file: name.clone(), origin };
+            let net = match format {
+                ImportFormat::Sumo => map_encoder::import::sumo::parse_sumo(&bytes, &popts),
+            }
+            .map_err(|e| Fail(1, e.to_string()))?;
+            let junctions = if intersections.trim() == "all" {
+                Vec::new()
+            } else {
+                intersections.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+            };
+            let bopts =
+                BuildOptions { junctions, tolerance_m: tolerance, max_lane_length_m: lane_length, region: None };
+            let (m, report) = build(&net, &bopts).map_err(|e| Fail(1, e.to_string()))?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            for (id, src, lanes, conns, groups) in &report.intersections {
+                eprintln!(
+                    "intersection {id} (junction {src}): {lanes} lanes, {conns} connections, {groups} signal groups"
+                );
+            }
+            eprintln!(
+                "geometry simplified with {tolerance} m tolerance: largest error {:.3} m ({} lane(s) needed a coarser tolerance to fit 31 points)",
+                report.max_simplification_error_m, report.coarsened_lanes
+            );
+            let text = if Syntax::from_path(&out.display().to_string()) == Syntax::Json {
+                serde_json::to_string_pretty(&m).map_err(|e| Fail(2, e.to_string()))?
+            } else {
+                model::to_toml(&m).map_err(|e| Fail(2, e.to_string()))?
+            };
+            write_out(&out, text.as_bytes())?;
+            eprintln!("wrote {} ({} intersection(s), {} link(s))", out.display(), m.intersections.len(), m.links.len());
+            Ok(())
         }
         Cmd::Demo { out } => demo(&out),
     }

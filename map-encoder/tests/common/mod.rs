@@ -101,7 +101,12 @@ pub fn build(s: &Shape) -> MapFile {
         .collect();
     for (i, l) in s.legs.iter().enumerate() {
         let name = format!("leg{i}");
-        x.approaches.push(Approach { id: name.clone(), upstream_node: None, speed_limit_kph: l.speed_kph });
+        x.approaches.push(Approach {
+            id: name.clone(),
+            upstream_node: None,
+            downstream_node: None,
+            speed_limit_kph: l.speed_kph,
+        });
         let u = dirs[i];
         let right = (-u.1, u.0); // right of inbound (-u) = rotate -u clockwise
         let pt = |d: f64, lat: f64| [r2(u.0 * d + right.0 * lat), r2(u.1 * d + right.1 * lat)];
