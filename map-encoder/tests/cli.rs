@@ -204,3 +204,45 @@ fn help_explains() {
         assert!(h.contains(w), "{w} missing from --help");
     }
 }
+
+#[test]
+fn import_sumo_network_end_to_end() {
+    let t = TempDir::new("import");
+    let net = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sumo/bologna_acosta_buslanes.net.xml");
+    let out = t.path("bologna.toml");
+    let o = mapenc(&["import", "sumo", &net.display().to_string(), "-o", &out]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(e.contains("16 intersection(s)") && e.contains("largest error"), "{e}");
+    let o = mapenc(&["validate", &out]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    let hex = t.path("bologna.hex");
+    let o = mapenc(&["encode", &out, "--hex", "-o", &hex]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&hex).unwrap().lines().count(), 2, "split into two MapData");
+    // one junction only
+    let one = t.path("one.toml");
+    let o = mapenc(&["import", "sumo", &net.display().to_string(), "--intersections", "9", "-o", &one]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("1 intersection(s)"));
+    // a network without a projection is refused unless placed with --origin
+    let local = t.path("local.net.xml");
+    std::fs::write(
+        &local,
+        std::fs::read_to_string(&net)
+            .unwrap()
+            .replace("+proj=utm +zone=32 +ellps=WGS84 +datum=WGS84 +units=m +no_defs", "!"),
+    )
+    .unwrap();
+    let o = mapenc(&["import", "sumo", &local, "-o", &t.path("x.toml")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--origin"), "{}", text(&o.stderr));
+    let o = mapenc(&["import", "sumo", &local, "--origin", "23.129,113.264", "-o", &t.path("x.toml")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // broken XML says what is wrong
+    let broken = t.path("broken.net.xml");
+    std::fs::write(&broken, "<net><edge id=\"a\"").unwrap();
+    let o = mapenc(&["import", "sumo", &broken, "-o", &t.path("y.toml")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("XML"), "{}", text(&o.stderr));
+}

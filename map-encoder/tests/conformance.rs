@@ -64,6 +64,22 @@ fn everything_we_write_matches_asn1tools() {
             cases.push(case(format!("{n}-rsi-{i}"), "MessageFrame", &Message::MessageFrame(MessageFrame::RsiFrame(r))));
         }
     }
+    // a real map through the SUMO importer (two MapData: 39 nodes)
+    let net = map_encoder::import::sumo::parse_sumo(
+        include_bytes!("data/sumo/bologna_acosta_buslanes.net.xml"),
+        &map_encoder::import::ParseOptions { file: "bologna".into(), origin: None },
+    )
+    .unwrap();
+    let (bologna, _) = map_encoder::import::build(&net, &Default::default()).unwrap();
+    let maps = map_encoder::compile::compile_maps(&bologna, &MapOptions::default()).unwrap();
+    assert_eq!(maps.len(), 2);
+    for (i, map) in maps.into_iter().enumerate() {
+        cases.push(case(
+            format!("bologna-map-{i}"),
+            "MessageFrame",
+            &Message::MessageFrame(MessageFrame::MapFrame(map)),
+        ));
+    }
     // many generated intersections
     let mut runner = TestRunner::new_with_rng(Default::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[3u8; 32]));
     for i in 0..40 {

@@ -184,7 +184,7 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
     let selected: Vec<_> = net
         .junctions
         .iter()
-        .filter(|j| if opts.junctions.is_empty() { j.signalised } else { opts.junctions.iter().any(|s| *s == j.id) })
+        .filter(|j| if opts.junctions.is_empty() { j.signalised } else { opts.junctions.contains(&j.id) })
         .collect();
     for want in &opts.junctions {
         if !net.junctions.iter().any(|j| j.id == *want) {
