@@ -361,6 +361,17 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             let d0 = pts[0].norm();
             let d1 = pts[pts.len() - 1].norm();
             match l.direction {
+                // within 2 m the lane may just curve around the reference point: warn only
+                Direction::Ingress if d1 > d0 && d1 - d0 <= 2.0 => cx.warn(
+                    &format!("{lp}.points"),
+                    le.clone(),
+                    format!("ingress lane ends {:.1} m further from the reference point than it starts: check its direction", d1 - d0),
+                ),
+                Direction::Egress if d1 < d0 && d0 - d1 <= 2.0 => cx.warn(
+                    &format!("{lp}.points"),
+                    le.clone(),
+                    format!("egress lane ends {:.1} m nearer the reference point than it starts: check its direction", d0 - d1),
+                ),
                 Direction::Ingress if d1 > d0 => cx.err(
                     &format!("{lp}.points"),
                     le.clone(),

@@ -118,9 +118,9 @@ enum Cmd {
         #[arg(long, default_value_t = 1200)]
         width: u32,
     },
-    /// Import a real map (SUMO network) into an intersection file.
+    /// Import a real HD map (Lanelet2 OSM, OpenDRIVE, SUMO network) into an intersection file.
     Import {
-        /// Map format: `sumo` (.net.xml or .net.xml.gz).
+        /// Map format: `lanelet2` (.osm), `opendrive` (.xodr) or `sumo` (.net.xml, .net.xml.gz).
         format: ImportFormat,
         /// The map file.
         input: PathBuf,
@@ -151,6 +151,10 @@ enum Cmd {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ImportFormat {
+    /// Lanelet2 OSM (plain or Autoware).
+    Lanelet2,
+    /// ASAM OpenDRIVE 1.4 to 1.8 (.xodr).
+    Opendrive,
     /// SUMO network (.net.xml, .net.xml.gz).
     Sumo,
 }
@@ -447,8 +451,11 @@ fn run(cli: Cli) -> Result<(), Fail> {
             }
             let bytes = std::fs::read(&input).map_err(|e| Fail(2, format!("{name}: {e}")))?;
             let popts = ParseOptions { file: name.clone(), origin };
+            let text = || String::from_utf8(bytes.clone()).map_err(|e| Fail(1, format!("{name}: not UTF-8 text: {e}")));
             let net = match format {
                 ImportFormat::Sumo => map_encoder::import::sumo::parse_sumo(&bytes, &popts),
+                ImportFormat::Opendrive => map_encoder::import::opendrive::parse_opendrive(&text()?, &popts),
+                ImportFormat::Lanelet2 => map_encoder::import::lanelet2::parse_lanelet2(&text()?, &popts),
             }
             .map_err(|e| Fail(1, e.to_string()))?;
             let junctions = if intersections.trim() == "all" {

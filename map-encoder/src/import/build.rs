@@ -181,10 +181,23 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
     let to_wgs = ToWgs84::new(&net.geo)?;
     let mut report = ImportReport { warnings: net.warnings.clone(), ..Default::default() };
     let lanes: HashMap<&str, &NetLane> = net.lanes.iter().map(|l| (l.id.as_str(), l)).collect();
+    let any_signalised = net.junctions.iter().any(|j| j.signalised);
+    if opts.junctions.is_empty() && !any_signalised && !net.junctions.is_empty() {
+        report.warnings.push(format!(
+            "the map has no traffic signals: importing all {} junctions as unsignalised intersections",
+            net.junctions.len()
+        ));
+    }
     let selected: Vec<_> = net
         .junctions
         .iter()
-        .filter(|j| if opts.junctions.is_empty() { j.signalised } else { opts.junctions.contains(&j.id) })
+        .filter(|j| {
+            if opts.junctions.is_empty() {
+                j.signalised || !any_signalised
+            } else {
+                opts.junctions.contains(&j.id)
+            }
+        })
         .collect();
     for want in &opts.junctions {
         if !net.junctions.iter().any(|j| j.id == *want) {
@@ -524,6 +537,7 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
             .into_iter()
             .map(|(s, id, kind)| SignalGroup { id, name: Some(ascii_name(&format!("signal {s}"))), kind })
             .collect();
+        separate_lanes(&mut x, &mut report);
         // a lane's egress copy that nobody connects to is kept (vehicles can still leave)
         report.intersections.push((xid, j.id.clone(), x.lanes.len(), x.connections.len(), x.signal_groups.len()));
         out.intersections.push(x);
@@ -559,6 +573,117 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
         }
     }
     Ok((out, report))
+}
+
+/// Make neighbouring travel lanes of one approach and direction not overlap,
+/// as the validator requires: source maps let lanes merge or diverge a few
+/// metres upstream of a stop line (Lanelet2 splits, OpenDRIVE lane sections)
+/// and give average widths.  First the lane is cut back towards the junction
+/// to where it is clear of its neighbour; if it still overlaps right at the
+/// junction, both widths are narrowed to the spacing there.  Both are reported.
+fn separate_lanes(x: &mut Intersection, report: &mut ImportReport) {
+    let mut dropped: Vec<u8> = Vec::new();
+    let travel: Vec<usize> = (0..x.lanes.len())
+        .filter(|&i| x.lanes[i].lane_type.is_travel_lane() && x.lanes[i].direction != Direction::Both)
+        .collect();
+    // polylines with the junction side first
+    let js = |l: &Lane| -> Vec<P2> {
+        let p: Vec<P2> = l.points.iter().flatten().map(|q| P2::new(q[0], q[1])).collect();
+        if l.direction == Direction::Ingress {
+            p.into_iter().rev().collect()
+        } else {
+            p
+        }
+    };
+    let store = |l: &mut Lane, js: Vec<P2>| {
+        let mut p: Vec<[f64; 2]> = js.iter().map(|q| [round_cm(q.x), round_cm(q.y)]).collect();
+        if l.direction == Direction::Ingress {
+            p.reverse();
+        }
+        l.points = Some(p);
+    };
+    for (ai, &a) in travel.iter().enumerate() {
+        for &b in &travel[ai + 1..] {
+            let (la, lb) = (&x.lanes[a], &x.lanes[b]);
+            if dropped.contains(&la.id) || dropped.contains(&lb.id) {
+                continue;
+            }
+            if la.approach != lb.approach || la.direction != lb.direction {
+                continue;
+            }
+            let need = (la.width_m + lb.width_m) / 2.0 - 0.25;
+            let (pa, pb) = (js(la), js(lb));
+            if pa.len() < 2 || pb.len() < 2 || geometry::polyline_distance(&pa, &pb) >= need {
+                continue;
+            }
+            // cut the later lane back to the longest junction-side part clear of the other
+            let clear = |p: &[P2], q: &[P2]| -> Vec<P2> {
+                let mut k = p.len();
+                while k > 2 && geometry::polyline_distance(&p[..k], q) < need {
+                    k -= 1;
+                }
+                p[..k].to_vec()
+            };
+            let mut cb = clear(&pb, &pa);
+            let ca = clear(&pa, &cb);
+            // lanes that split from (or merge into) one point at the junction: start the later one
+            // where it has separated, at most 30 m from the junction
+            let mut trimmed = 0.0;
+            while geometry::polyline_distance(&ca, &cb) < need && trimmed < 30.0 && geometry::length(&cb) > 6.0 {
+                let step = 1.0;
+                let dir = cb[1] - cb[0];
+                let seg = dir.norm();
+                if seg <= step + 0.01 {
+                    cb.remove(0);
+                } else {
+                    cb[0] += dir * (step / seg);
+                }
+                trimmed += step;
+            }
+            let d = geometry::polyline_distance(&ca, &cb);
+            let (ida, idb) = (x.lanes[a].id, x.lanes[b].id);
+            report.warnings.push(format!(
+                "intersection {}: lanes {ida} and {idb} overlap upstream (merge or diverge in the source map): cut back to {:.0} m and {:.0} m",
+                x.id,
+                geometry::length(&ca),
+                geometry::length(&cb)
+            ));
+            store(&mut x.lanes[a], ca);
+            store(&mut x.lanes[b], cb);
+            if d < 0.35 {
+                // the source lanes cross or coincide at the junction: keep the first one
+                report.warnings.push(format!(
+                    "intersection {}: lane {idb} dropped: it crosses lane {ida} at the junction in the source geometry",
+                    x.id
+                ));
+                dropped.push(idb);
+                continue;
+            }
+            if d < need {
+                let w = (d + 0.2).max(0.5);
+                let (wa, wb) = (x.lanes[a].width_m, x.lanes[b].width_m);
+                x.lanes[a].width_m = round_cm(wa.min(w));
+                x.lanes[b].width_m = round_cm(wb.min(w));
+                report.warnings.push(format!(
+                    "intersection {}: lanes {ida} and {idb} are {d:.2} m apart at the junction: widths narrowed to {:.2} m and {:.2} m",
+                    x.id, x.lanes[a].width_m, x.lanes[b].width_m
+                ));
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        x.lanes.retain(|l| !dropped.contains(&l.id));
+        let before = x.connections.len();
+        x.connections
+            .retain(|c| !dropped.contains(&c.from) && !matches!(c.to, Target::Lane(t) if dropped.contains(&t)));
+        if x.connections.len() < before {
+            report.warnings.push(format!(
+                "intersection {}: {} connection(s) of dropped lanes removed",
+                x.id,
+                before - x.connections.len()
+            ));
+        }
+    }
 }
 
 fn ascii_name(s: &str) -> String {

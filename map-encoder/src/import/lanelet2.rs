@@ -18,8 +18,11 @@
 //!   `bikelane`) → Bike; `walkway` → Sidewalk; `parking` → Parking;
 //!   `crosswalk` → a [`NetCrosswalk`] when it is at a junction (warned
 //!   otherwise).  Anything else (`rail`, `stairs`, `emergency_lane`, …) is
-//!   skipped with a warning.  A travel lanelet tagged `one_way=no` is imported
-//!   in its own direction only, with a warning.
+//!   skipped with a warning.  Explicit `participant:*` tags override the
+//!   subtype: without `participant:vehicle*=yes` a lanelet open to bicycles is
+//!   Bike, one open to pedestrians only is a crosswalk.  A travel lanelet
+//!   tagged `one_way=no` is imported in its own direction only, with a
+//!   warning.
 //! * **Successors.** Lanelet B follows lanelet A when the last nodes of A's
 //!   (oriented) left and right bounds are the first nodes of B's left and
 //!   right bounds (node ids, as Lanelet2's routing graph does).
@@ -30,28 +33,50 @@
 //!   values are warned about, not errors (tags are free text).
 //! * **Regulatory elements.** `traffic_light` (its id is the signal),
 //!   `right_of_way`, `speed_limit`, `traffic_sign` (a sign whose `subtype`
-//!   contains `stop` or starts with `de206`/`r1` marks a stop line),
+//!   contains `stop` or starts with `de206`/`r1-1` marks a stop line),
 //!   `all_way_stop` and Autoware's `crosswalk` are understood; any other
 //!   subtype (Autoware `road_marking`, `detection_area`, …) is warned about
 //!   once and otherwise ignored.
 //!
 //! # Intersections (Lanelet2 has no intersection object)
 //!
-//! A junction is a connected cluster of *internal* lanelets:
+//! A junction is a connected cluster of *internal* lanelets, found in one of
+//! two modes.
+//!
+//! **Autoware mode** (some travel lanelet carries `intersection_area` or
+//! `turn_direction`): the lanelets tagged `intersection_area` are internal
+//! (in maps without any `intersection_area`, those tagged `turn_direction`);
+//! with areas, a `turn_direction` lanelet is also internal when it starts
+//! and ends beside internal lanelets (a turn whose area tag was forgotten),
+//! while other `turn_direction` lanelets only mark blinker sections before or
+//! after the intersection.  Lanelets of two different areas never share a
+//! junction.
+//!
+//! **Plain mode** (all other maps):
 //!
 //! 1. Two motor-vehicle lanelets (Vehicle, Bus) that are not each other's
 //!    predecessor/successor *conflict* when their centre lines cross at a
 //!    point that is not within 1 m of an end of both (so lanelets that merge
 //!    or diverge at a shared end do not conflict).  Both are internal.
-//! 2. Autoware: a lanelet tagged `turn_direction` or `intersection_area` is
-//!    internal.
-//! 3. Repeated until nothing changes: a Vehicle/Bus lanelet is internal when
+//! 2. Repeated until nothing changes: a Vehicle/Bus lanelet is internal when
 //!    it shares its start with an internal lanelet (another successor of one
 //!    of its predecessors) and its end with an internal lanelet (another
-//!    predecessor of one of its successors) — a right turn that only merges —
-//!    or when all its predecessors and all its successors are internal.
-//! 4. A bicycle lanelet that crosses an internal lanelet, or whose
-//!    predecessors and successors are all internal, is internal.
+//!    predecessor of one of its successors) — a right turn that only merges
+//!    —, when all its predecessors and all its successors are internal, or
+//!    when all its predecessors (or all its successors) are internal and it
+//!    shares its start or its end with an internal lanelet (it branches off
+//!    or merges inside the junction).
+//! 3. Junctions reach back to the stop line: when the lanelet entering a
+//!    junction has no stop/yield line of its own (no `traffic_light`, stop
+//!    `traffic_sign`, `all_way_stop`, or `right_of_way` naming it `yield`) but
+//!    a lanelet up to 30 m before it, through single-predecessor and
+//!    single-successor links, has one, the lanelets in between are internal
+//!    (FZI splits lanes a few metres after the stop line).  Rule 2 is then
+//!    applied again.
+//!
+//! In both modes a bicycle lanelet that crosses an internal motor-vehicle
+//! lanelet, or whose predecessors and successors are all internal, is
+//! internal.
 //!
 //! Internal lanelets are clustered when they conflict or cross, are each
 //! other's predecessor/successor, share a start or an end, or carry the same
@@ -87,7 +112,10 @@
 //!
 //! # Not mapped (known gaps)
 //!
-//! Explicit `centerline` members; areas (multipolygons); the reverse
+//! Approach and exit lanes are single lanelets (maps that split lanes at
+//! every marking change give short ones; FZI's are a few metres); lanelets
+//! that diverge or merge just outside a junction touch each other; explicit
+//! `centerline` members; areas (multipolygons); the reverse
 //! direction of bidirectional lanelets; `right_of_way`/`yield` roles (no
 //! manoeuvre is derived from them); lane-change permissions; default speed
 //! limits by `location`/`region`; Autoware `light_bulbs`.  Missing
@@ -122,7 +150,7 @@ pub fn parse_lanelet2(text: &str, opts: &ParseOptions) -> Result<Network, Import
     let osm = cx.read_osm(root)?;
     let frame = Frame::new(&osm, opts, &mut cx)?;
     let mut ls = Lanelets::build(&osm, &frame, &mut cx);
-    ls.find_junctions(&mut cx);
+    ls.find_junctions();
     Ok(ls.network(&osm, &frame, cx))
 }
 
@@ -248,7 +276,11 @@ impl Cx {
             };
             let members = elements(r, "member")
                 .filter_map(|m| {
-                    Some(Member { kind: m.attribute("type")?, id: m.attribute("ref")?, role: m.attribute("role").unwrap_or("") })
+                    Some(Member {
+                        kind: m.attribute("type")?,
+                        id: m.attribute("ref")?,
+                        role: m.attribute("role").unwrap_or(""),
+                    })
                 })
                 .collect();
             rels.push(Rel { id, tags: tags(r), members });
@@ -266,22 +298,30 @@ enum Frame {
     /// Real WGS84: local tangent metres about `(lat0, lon0)` with radii `m`, `n`.
     Wgs84 { lat0: f64, lon0: f64, m: f64, n_cos: f64 },
     /// Fake (0, 0) frame: metres from UTM zone 31 (or `local_x`/`local_y`), output as is.
-    Local { origin: [f64; 2], use_local_tags: bool, utm: Option<Box<(proj4rs::proj::Proj, proj4rs::proj::Proj)>> },
+    Local { origin: [f64; 2], use_local_tags: bool, utm: Option<Box<Utm>> },
+}
+
+/// lon/lat → UTM zone 31 and the UTM position of (0°, 0°).
+struct Utm {
+    src: proj4rs::proj::Proj,
+    dst: proj4rs::proj::Proj,
+    zero: [f64; 2],
 }
 
 const WGS84_A: f64 = 6_378_137.0;
 const WGS84_E2: f64 = 6.694_379_990_141_316e-3;
-/// UTM zone 31 easting of (0°, 0°).
-fn utm31(lat: f64, lon: f64, p: &(proj4rs::proj::Proj, proj4rs::proj::Proj)) -> Option<[f64; 2]> {
+/// UTM zone 31 position of a lat/lon (degrees).
+fn utm31(lat: f64, lon: f64, src: &proj4rs::proj::Proj, dst: &proj4rs::proj::Proj) -> Option<[f64; 2]> {
     let mut q = (lon.to_radians(), lat.to_radians(), 0.0);
-    proj4rs::transform::transform(&p.0, &p.1, &mut q).ok()?;
+    proj4rs::transform::transform(src, dst, &mut q).ok()?;
     (q.0.is_finite() && q.1.is_finite()).then_some([q.0, q.1])
 }
 
 impl Frame {
     fn new(osm: &Osm, opts: &ParseOptions, cx: &mut Cx) -> Result<Self, ImportError> {
         let n = osm.nodes.len().max(1) as f64;
-        let fake = !osm.nodes.is_empty() && osm.nodes.values().all(|p| p.lat.abs() < FAKE_DEG && p.lon.abs() < FAKE_DEG);
+        let fake =
+            !osm.nodes.is_empty() && osm.nodes.values().all(|p| p.lat.abs() < FAKE_DEG && p.lon.abs() < FAKE_DEG);
         if !fake {
             let lat0 = osm.nodes.values().map(|p| p.lat).sum::<f64>() / n;
             let lon0 = osm.nodes.values().map(|p| p.lon).sum::<f64>() / n;
@@ -310,13 +350,16 @@ impl Frame {
             None
         } else {
             let err = |e: proj4rs::errors::Error| cx.err(format!("UTM zone 31 projection: {e}"));
-            let src = proj4rs::proj::Proj::from_proj_string("+proj=longlat +ellps=WGS84 +datum=WGS84 +no_defs").map_err(err)?;
-            let dst = proj4rs::proj::Proj::from_proj_string("+proj=utm +zone=31 +ellps=WGS84 +datum=WGS84 +units=m +no_defs")
-                .map_err(|e| cx.err(format!("UTM zone 31 projection: {e}")))?;
+            let src = proj4rs::proj::Proj::from_proj_string("+proj=longlat +ellps=WGS84 +datum=WGS84 +no_defs")
+                .map_err(err)?;
+            let dst =
+                proj4rs::proj::Proj::from_proj_string("+proj=utm +zone=31 +ellps=WGS84 +datum=WGS84 +units=m +no_defs")
+                    .map_err(|e| cx.err(format!("UTM zone 31 projection: {e}")))?;
+            let zero = utm31(0.0, 0.0, &src, &dst).ok_or_else(|| cx.err("UTM zone 31 projection failed".into()))?;
             cx.warn(format!(
                 "fake lat/lon about (0, 0) turned into metres (UTM zone 31 minus UTM of (0, 0)) about the given origin {origin:?}"
             ));
-            Some(Box::new((src, dst)))
+            Some(Box::new(Utm { src, dst, zero }))
         };
         Ok(Frame::Local { origin, use_local_tags, utm })
     }
@@ -329,9 +372,8 @@ impl Frame {
             }
             Frame::Local { use_local_tags: true, .. } => p.local,
             Frame::Local { utm: Some(u), .. } => {
-                let o = utm31(0.0, 0.0, u)?;
-                let q = utm31(p.lat, p.lon, u)?;
-                Some([q[0] - o[0], q[1] - o[1]])
+                let q = utm31(p.lat, p.lon, &u.src, &u.dst)?;
+                Some([q[0] - u.zero[0], q[1] - u.zero[1]])
             }
             Frame::Local { .. } => None,
         }
@@ -340,7 +382,9 @@ impl Frame {
     /// A metric point in the network frame.
     fn out(&self, p: [f64; 2]) -> [f64; 2] {
         match self {
-            Frame::Wgs84 { lat0, lon0, m, n_cos } => [lon0 + (p[0] / n_cos).to_degrees(), lat0 + (p[1] / m).to_degrees()],
+            Frame::Wgs84 { lat0, lon0, m, n_cos } => {
+                [lon0 + (p[0] / n_cos).to_degrees(), lat0 + (p[1] / m).to_degrees()]
+            }
             Frame::Local { .. } => p,
         }
     }
@@ -403,6 +447,10 @@ fn signed_distance(ls: &[[f64; 2]], p: [f64; 2]) -> f64 {
         }
     }
     best.1
+}
+
+fn polyline_len(ls: &[[f64; 2]]) -> f64 {
+    ls.windows(2).map(|w| dist(w[0], w[1])).sum()
 }
 
 fn middle(ls: &[[f64; 2]]) -> [f64; 2] {
@@ -539,14 +587,12 @@ impl Dsu {
 impl<'a> Lanelets<'a> {
     fn build(osm: &'a Osm<'a>, frame: &Frame, cx: &mut Cx) -> Self {
         let mut regs: HashMap<&str, &Rel> = HashMap::new();
-        let mut warned_subtypes: HashSet<&str> = HashSet::new();
         for r in osm.rels.iter().filter(|r| r.tag("type") == Some("regulatory_element")) {
             let st = r.tag("subtype").unwrap_or("");
             match st {
                 "traffic_light" | "right_of_way" | "speed_limit" | "traffic_sign" | "all_way_stop" | "crosswalk" => {}
                 _ => {
                     cx.warn(format!("regulatory element {}: subtype \"{st}\" is not mapped; ignored", r.id));
-                    warned_subtypes.insert(st);
                 }
             }
             regs.insert(r.id, r);
@@ -567,6 +613,27 @@ impl<'a> Lanelets<'a> {
                     continue;
                 }
             };
+            // Explicit `participant:*` tags replace the subtype's default participants.
+            let allowed = |p: &str| {
+                r.tags
+                    .iter()
+                    .any(|(k, v)| k.strip_prefix("participant:").is_some_and(|x| x.starts_with(p)) && *v == "yes")
+            };
+            let (kind, only) =
+                if matches!(kind, Kind::Travel(_)) && r.tags.keys().any(|k| k.starts_with("participant:")) {
+                    if allowed("vehicle") {
+                        (kind, only)
+                    } else if allowed("bicycle") {
+                        (Kind::Travel(LaneType::Bike), vec![])
+                    } else if allowed("pedestrian") {
+                        (Kind::Crosswalk, vec![])
+                    } else {
+                        cx.warn(format!("{what}: no participant this model knows; skipped"));
+                        continue;
+                    }
+                } else {
+                    (kind, only)
+                };
             let bound = |role: &str| -> Result<&str, String> {
                 let ms: Vec<&Member> = r.members.iter().filter(|m| m.role == role).collect();
                 match ms.as_slice() {
@@ -595,7 +662,9 @@ impl<'a> Lanelets<'a> {
                 (pts.len() >= 2).then_some((ids, pts))
             };
             let (Some((mut lid, mut lpt)), Some((mut rid, mut rpt))) = (get(left), get(right)) else {
-                cx.warn(format!("{what}: bound way {left} or {right} is missing or has fewer than 2 usable nodes; skipped"));
+                cx.warn(format!(
+                    "{what}: bound way {left} or {right} is missing or has fewer than 2 usable nodes; skipped"
+                ));
                 continue;
             };
             // Lanelet2's geometry::align.
@@ -630,7 +699,9 @@ impl<'a> Lanelets<'a> {
                 cx.warn(format!("{what}: degenerate (zero-length) centre line; skipped"));
                 continue;
             }
-            if kind != Kind::Crosswalk && kind != Kind::Sidewalk && r.tag("one_way").is_some_and(|v| v == "no" || v == "false")
+            if kind != Kind::Crosswalk
+                && kind != Kind::Sidewalk
+                && r.tag("one_way").is_some_and(|v| v == "no" || v == "false")
             {
                 cx.warn(format!("{what}: one_way=no; imported in its own direction only"));
             }
@@ -677,51 +748,52 @@ impl<'a> Lanelets<'a> {
         Lanelets { lls, cluster: vec![None; n], junction_ids: vec![], regs }
     }
 
+    /// Whether a lanelet ends at a stop/yield line: it references a traffic light, a stop
+    /// sign, an all-way stop, or a right-of-way element in which it must yield.
+    fn stop_ref(&self, i: usize) -> bool {
+        let l = &self.lls[i];
+        l.regs.iter().any(|r| match self.reg_subtype(r) {
+            "traffic_light" | "all_way_stop" => true,
+            "traffic_sign" => self.regs.get(r).is_some_and(|e| e.members.iter().any(|m| m.role == "ref_line")),
+            "right_of_way" => {
+                self.regs.get(r).is_some_and(|e| e.members.iter().any(|m| m.role == "yield" && m.id == l.id))
+            }
+            _ => false,
+        })
+    }
+
     fn reg_subtype(&self, id: &str) -> &str {
         self.regs.get(id).and_then(|r| r.tag("subtype")).unwrap_or("")
     }
 
-    fn find_junctions(&mut self, _cx: &mut Cx) {
+    fn area(&self, i: usize) -> Option<&str> {
+        self.lls[i].tags.get("intersection_area").copied()
+    }
+
+    /// Whether two internal lanelets may be in one cluster (never across two
+    /// different Autoware intersection areas).
+    fn joinable(&self, i: usize, j: usize) -> bool {
+        match (self.area(i), self.area(j)) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+
+    /// Whether two lanelets' centre lines cross away from their shared ends.
+    fn conflict(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (&self.lls[i], &self.lls[j]);
+        bbox_overlap(&a.bbox, &b.bbox)
+            && !a.succs.contains(&j)
+            && !a.preds.contains(&j)
+            && crossings(&a.centre, &b.centre).into_iter().any(|p| a.interior(p) || b.interior(p))
+    }
+
+    /// Rule 3 (see the module doc), repeated until nothing changes.
+    fn grow(&mut self, tag_mode: bool, tag: Option<&str>) {
         let n = self.lls.len();
-        let mut dsu = Dsu((0..n).collect());
-        // 1. Conflicts between motor-vehicle lanelets.
-        for i in 0..n {
-            if !self.lls[i].motor() {
-                continue;
-            }
-            for j in i + 1..n {
-                let (a, b) = (&self.lls[i], &self.lls[j]);
-                if !b.motor() || !bbox_overlap(&a.bbox, &b.bbox) || a.succs.contains(&j) || a.preds.contains(&j) {
-                    continue;
-                }
-                if crossings(&a.centre, &b.centre).into_iter().any(|p| a.interior(p) || b.interior(p)) {
-                    self.lls[i].internal = true;
-                    self.lls[j].internal = true;
-                    dsu.union(i, j);
-                }
-            }
-        }
-        // 2. Autoware tags.
-        let mut areas: HashMap<&str, usize> = HashMap::new();
-        for i in 0..n {
-            let l = &self.lls[i];
-            if !l.travel() {
-                continue;
-            }
-            if let Some(a) = l.tags.get("intersection_area") {
-                self.lls[i].internal = true;
-                match areas.get(a) {
-                    Some(&k) => dsu.union(i, k),
-                    None => {
-                        areas.insert(a, i);
-                    }
-                }
-            }
-            if self.lls[i].tags.contains_key("turn_direction") {
-                self.lls[i].internal = true;
-            }
-        }
-        // 3. Merging turns and lanelets sandwiched between internal ones.
+        // 3. Merging turns and lanelets sandwiched between internal ones (with Autoware areas:
+        //    only `turn_direction` lanelets that start and end beside area lanelets, which
+        //    catches a turn whose `intersection_area` tag was forgotten).
         loop {
             let mut changed = false;
             for i in 0..n {
@@ -729,11 +801,14 @@ impl<'a> Lanelets<'a> {
                 if !l.motor() || l.internal || l.preds.is_empty() || l.succs.is_empty() {
                     continue;
                 }
+                if tag == Some("turn_direction") || (tag_mode && !l.tags.contains_key("turn_direction")) {
+                    continue;
+                }
                 let int = |k: &usize| self.lls[*k].internal;
                 let start_sib = l.preds.iter().flat_map(|&p| self.lls[p].succs.iter()).any(|k| *k != i && int(k));
                 let end_sib = l.succs.iter().flat_map(|&s| self.lls[s].preds.iter()).any(|k| *k != i && int(k));
-                let sandwich = l.preds.iter().all(int) && l.succs.iter().all(int);
-                if (start_sib && end_sib) || sandwich {
+                let (into, out_of) = (!tag_mode && l.preds.iter().all(int), !tag_mode && l.succs.iter().all(int));
+                if (start_sib && end_sib) || (into && out_of) || ((into || out_of) && (start_sib || end_sib)) {
                     self.lls[i].internal = true;
                     changed = true;
                 }
@@ -742,23 +817,44 @@ impl<'a> Lanelets<'a> {
                 break;
             }
         }
-        // 4. Bicycle lanelets.
+    }
+
+    fn find_junctions(&mut self) {
+        let n = self.lls.len();
+        let mut dsu = Dsu((0..n).collect());
+        // 2. Autoware: `intersection_area` tags say which lanelets are in an intersection; in
+        //    maps without them, `turn_direction` tags do (with areas, a `turn_direction` alone
+        //    only marks a blinker section before or after the intersection).
+        let has = |k: &str| self.lls.iter().any(|l| l.travel() && l.tags.contains_key(k));
+        let tag = [("intersection_area"), ("turn_direction")].into_iter().find(|k| has(k));
+        let tag_mode = tag.is_some();
+        if let Some(tag) = tag {
+            for l in self.lls.iter_mut().filter(|l| l.travel()) {
+                l.internal = l.tags.contains_key(tag);
+            }
+        } else {
+            // 1. Conflicts between motor-vehicle lanelets.
+            for i in 0..n {
+                for j in i + 1..n {
+                    if self.lls[i].motor() && self.lls[j].motor() && self.conflict(i, j) {
+                        self.lls[i].internal = true;
+                        self.lls[j].internal = true;
+                        dsu.union(i, j);
+                    }
+                }
+            }
+        }
+        self.grow(tag_mode, tag);
+        // 4. Bicycle lanelets crossing an internal lanelet, or between internal ones.
         for i in 0..n {
             let l = &self.lls[i];
             if l.kind != Kind::Travel(LaneType::Bike) || l.internal {
                 continue;
             }
             let int = |k: &usize| self.lls[*k].internal;
-            let mut hit = None;
-            for (j, o) in self.lls.iter().enumerate() {
-                if o.internal && o.motor() && bbox_overlap(&l.bbox, &o.bbox) {
-                    if crossings(&l.centre, &o.centre).into_iter().any(|p| l.interior(p) || o.interior(p)) {
-                        hit = Some(j);
-                        break;
-                    }
-                }
-            }
-            let sandwich = !l.preds.is_empty() && !l.succs.is_empty() && l.preds.iter().all(int) && l.succs.iter().all(int);
+            let hit = (0..n).find(|&j| self.lls[j].internal && self.lls[j].motor() && self.conflict(i, j));
+            let sandwich =
+                !l.preds.is_empty() && !l.succs.is_empty() && l.preds.iter().all(int) && l.succs.iter().all(int);
             if let Some(j) = hit {
                 self.lls[i].internal = true;
                 dsu.union(i, j);
@@ -766,30 +862,65 @@ impl<'a> Lanelets<'a> {
                 self.lls[i].internal = true;
             }
         }
-        // Clusters: chains and shared starts/ends of internal lanelets.
-        for i in 0..n {
-            if !self.lls[i].internal {
-                continue;
-            }
-            for &s in &self.lls[i].succs {
-                if self.lls[s].internal {
-                    dsu.union(i, s);
+        // 5. Pull junctions back to the stop line (plain Lanelet2): when the lanelet entering a
+        //    junction has no stop line of its own but a lanelet up to 30 m before it (through
+        //    single-predecessor, single-successor links) has one, the lanelets in between are
+        //    inside the junction.
+        if !tag_mode {
+            let mut pulled: Vec<(usize, Vec<usize>)> = Vec::new();
+            for i in 0..n {
+                let l = &self.lls[i];
+                let Some(&anchor) = l.succs.iter().find(|&&s| self.lls[s].internal) else { continue };
+                if l.internal || !l.travel() || self.stop_ref(i) {
+                    continue;
                 }
-                for &k in &self.lls[s].preds {
-                    if self.lls[k].internal {
-                        dsu.union(i, k);
+                let mut chain = vec![i];
+                let mut len = polyline_len(&l.centre);
+                let mut cur = i;
+                while len < 30.0 {
+                    let [p] = self.lls[cur].preds[..] else { break };
+                    let pl = &self.lls[p];
+                    if pl.internal || pl.kind != l.kind || pl.succs.len() != 1 {
+                        break;
                     }
+                    if self.stop_ref(p) {
+                        pulled.push((anchor, chain.clone()));
+                        break;
+                    }
+                    chain.push(p);
+                    len += polyline_len(&pl.centre);
+                    cur = p;
                 }
             }
-            for &p in &self.lls[i].preds {
-                for &k in &self.lls[p].succs {
-                    if self.lls[k].internal {
-                        dsu.union(i, k);
+            for (anchor, chain) in pulled {
+                for k in chain {
+                    self.lls[k].internal = true;
+                    dsu.union(anchor, k);
+                }
+            }
+            self.grow(tag_mode, tag);
+        }
+        // Clusters: same Autoware area, chains, and shared starts/ends of internal lanelets.
+        let mut areas: HashMap<&str, usize> = HashMap::new();
+        for i in 0..n {
+            if let Some(a) = self.area(i).filter(|_| self.lls[i].internal) {
+                match areas.get(a) {
+                    Some(&k) => dsu.union(i, k),
+                    None => {
+                        areas.insert(a, i);
                     }
                 }
             }
         }
-        if let Ok(v) = std::env::var("LLDBG") { for l in &self.lls { let near = |p: [f64; 2]| std::env::var("LLNEAR").ok().is_some_and(|n| { let v: Vec<f64> = n.split(',').map(|x| x.parse().unwrap()).collect(); l.centre.iter().any(|q| dist(*q, [v[0], v[1]]) < v[2]) && p[0].is_finite() }); if v.split(',').any(|x| x == l.id) || near(l.centre[0]) { eprintln!("DBG {} internal={} preds={:?} succs={:?} start={:?} end={:?} c0={:?} c1={:?}", l.id, l.internal, l.preds.iter().map(|&k| self.lls[k].id).collect::<Vec<_>>(), l.succs.iter().map(|&k| self.lls[k].id).collect::<Vec<_>>(), l.start, l.end, l.centre[0], l.centre[l.centre.len()-1]); } } }
+        for i in (0..n).filter(|&i| self.lls[i].internal) {
+            let l = &self.lls[i];
+            let near = l.succs.iter().chain(l.succs.iter().flat_map(|&s| self.lls[s].preds.iter()));
+            let near = near.chain(l.preds.iter().flat_map(|&p| self.lls[p].succs.iter()));
+            let join: Vec<usize> = near.copied().filter(|&k| self.lls[k].internal && self.joinable(i, k)).collect();
+            for k in join {
+                dsu.union(i, k);
+            }
+        }
         let mut roots: BTreeMap<usize, usize> = BTreeMap::new();
         for i in (0..n).filter(|&i| self.lls[i].internal) {
             let r = dsu.find(i);
@@ -800,13 +931,13 @@ impl<'a> Lanelets<'a> {
         // Names.
         let mut ids = vec![String::new(); roots.len()];
         for (c, id) in ids.iter_mut().enumerate() {
-            let members: Vec<&Ll> = (0..n).filter(|&i| self.cluster[i] == Some(c)).map(|i| &self.lls[i]).collect();
-            *id = match members.iter().find_map(|l| l.tags.get("intersection_area")) {
+            let members: Vec<usize> = (0..n).filter(|&i| self.cluster[i] == Some(c)).collect();
+            *id = match members.iter().find_map(|&i| self.area(i)) {
                 Some(a) => format!("area:{a}"),
                 None => {
                     let min = members
                         .iter()
-                        .map(|l| l.id)
+                        .map(|&i| self.lls[i].id)
                         .min_by(|a, b| match (a.parse::<i64>(), b.parse::<i64>()) {
                             (Ok(x), Ok(y)) => x.cmp(&y),
                             _ => a.cmp(b),
@@ -854,9 +985,8 @@ impl<'a> Lanelets<'a> {
                     if !sl.travel() || !seen.insert((i, s)) {
                         continue;
                     }
-                    let traffic_light = |x: usize| {
-                        self.lls[x].regs.iter().copied().find(|r| self.reg_subtype(r) == "traffic_light")
-                    };
+                    let traffic_light =
+                        |x: usize| self.lls[x].regs.iter().copied().find(|r| self.reg_subtype(r) == "traffic_light");
                     let signal = path.iter().copied().find_map(traffic_light).or_else(|| traffic_light(i));
                     let maneuver = path.iter().find_map(|&x| match self.lls[x].tags.get("turn_direction").copied() {
                         Some("straight") => Some(Maneuver::Straight),
@@ -957,7 +1087,7 @@ impl<'a> Lanelets<'a> {
             let s = s.to_ascii_lowercase();
             s.contains("stop") || s.starts_with("de206") || s.starts_with("r1-1")
         };
-        r.tags.values().any(|v| stopish(v) && *v != "traffic_sign")
+        r.tag("sign_type").is_some_and(stopish)
             || r.members
                 .iter()
                 .filter(|m| m.role == "refers" && m.kind == "way")
@@ -975,7 +1105,9 @@ impl<'a> Lanelets<'a> {
             }
         }
         for r in l.regs.iter().filter(|r| self.reg_subtype(r) == "speed_limit").filter_map(|r| self.regs.get(r)) {
-            if let Some(s) = ["speed_limit", "max_speed", "sign_type"].iter().filter_map(|k| r.tag(k)).find_map(parse_speed) {
+            if let Some(s) =
+                ["speed_limit", "max_speed", "sign_type"].iter().filter_map(|k| r.tag(k)).find_map(parse_speed)
+            {
                 return Some(s);
             }
             let from_sign = r
@@ -983,12 +1115,328 @@ impl<'a> Lanelets<'a> {
                 .iter()
                 .filter(|m| m.role == "refers" && m.kind == "way")
                 .filter_map(|m| osm.ways.get(m.id))
-                .find_map(|w| ["speed_limit", "subtype"].iter().filter_map(|k| w.tags.get(k)).find_map(|v| parse_speed(v)));
+                .find_map(|w| {
+                    ["speed_limit", "subtype"].iter().filter_map(|k| w.tags.get(k)).find_map(|v| parse_speed(v))
+                });
             if from_sign.is_some() {
                 return from_sign;
             }
             cx.warn(format!("lanelet {}: speed_limit element {} gives no readable speed", l.id, r.id));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(path: &str) -> Option<String> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                eprintln!("note: {path} is not available; test skipped");
+                None
+            }
+        }
+    }
+
+    fn opts(origin: Option<[f64; 2]>) -> ParseOptions {
+        ParseOptions { file: "test.osm".into(), origin }
+    }
+
+    /// (lanelets, successor edges between motor-vehicle lanelets, all travel successor edges).
+    fn topology(text: &str) -> (usize, usize, usize) {
+        let doc = Document::parse(text).unwrap();
+        let mut cx = Cx { file: String::new(), warnings: vec![] };
+        let osm = cx.read_osm(doc.root_element()).unwrap();
+        let frame = Frame::new(&osm, &opts(Some([0.0, 0.0])), &mut cx).unwrap();
+        let ls = Lanelets::build(&osm, &frame, &mut cx);
+        let motor = ls.lls.iter().map(|l| l.succs.iter().filter(|&&s| l.motor() && ls.lls[s].motor()).count()).sum();
+        (ls.lls.len(), motor, ls.lls.iter().map(|l| l.succs.len()).sum())
+    }
+
+    fn check(n: &Network) {
+        for l in &n.lanes {
+            assert!(l.centre.len() >= 2 && l.centre.iter().flatten().all(|v| v.is_finite()), "lane {}", l.id);
+            assert!(l.width_m.is_finite() && l.width_m > 0.0, "lane {}", l.id);
+        }
+        let ids: HashSet<&str> = n.lanes.iter().map(|l| l.id.as_str()).collect();
+        let js: HashSet<&str> = n.junctions.iter().map(|j| j.id.as_str()).collect();
+        for c in &n.connections {
+            assert!(ids.contains(c.from.as_str()) && ids.contains(c.to.as_str()) && js.contains(c.junction.as_str()));
+        }
+        for c in &n.crosswalks {
+            assert!(js.contains(c.junction.as_str()) && c.centre.len() >= 2 && c.width_m > 0.0);
+        }
+    }
+
+    const FZI: &str = "/work/shared/data/lanelet2/fzi_mapping_example.osm";
+    const TOKYO: &str = "/work/shared/data/lanelet2/tier4_autoware_intersection_tokyo.osm";
+    const K733: &str = "/work/shared/data/trajectories/taf-bw_k733_2020-09-15/k733_2020-09-15.osm";
+    const K729: &str = "/work/shared/data/trajectories/taf-bw_k729_2022-03-16/k729_2022-03-16.osm";
+
+    #[test]
+    fn fzi_mapping_example() {
+        let Some(text) = load(FZI) else { return };
+        // 371 lanelets, 2 of them rail; successors by shared bound nodes (Lanelet2's routing graph has
+        // 317 vehicle edges: it also links bidirectional lanelets backwards).
+        assert_eq!(topology(&text), (369, 313, 321));
+        let n = parse_lanelet2(&text, &opts(None)).unwrap();
+        assert!(matches!(n.geo, GeoRef::Wgs84));
+        assert_eq!(n.warnings.iter().filter(|w| w.contains("subtype \"rail\"")).count(), 2);
+        // The one signalised intersection: its 10 approach lanelets reference the 6 traffic lights.
+        let sig: Vec<&NetJunction> = n.junctions.iter().filter(|j| j.signalised).collect();
+        assert_eq!(sig.len(), 1);
+        let j = sig[0].id.as_str();
+        let mut incoming: Vec<&str> =
+            n.lanes.iter().filter(|l| l.to_junction.as_deref() == Some(j)).map(|l| l.id.as_str()).collect();
+        incoming.sort_unstable();
+        assert_eq!(
+            incoming,
+            ["44968", "44970", "44972", "45014", "45016", "45070", "45082", "45088", "45134", "45136"]
+        );
+        assert!(n.lanes.iter().filter(|l| l.to_junction.as_deref() == Some(j)).all(|l| l.stop_line));
+        let conns: Vec<&NetConnection> = n.connections.iter().filter(|c| c.junction == j).collect();
+        assert_eq!(conns.len(), 14);
+        let lights: HashSet<&str> = conns.iter().filter_map(|c| c.signal.as_deref()).collect();
+        assert_eq!(lights, HashSet::from(["45218", "45222", "45224", "45226", "45232", "45234"]));
+        assert!(conns.iter().all(|c| c.signal.is_some()));
+        let sig_of = |from: &str| conns.iter().find(|c| c.from == from).and_then(|c| c.signal.as_deref());
+        assert_eq!((sig_of("44972"), sig_of("44968")), (Some("45222"), Some("45224")));
+        // 8 crosswalk lanelets: 3 at this junction, 5 elsewhere (warned).
+        let cw: Vec<&str> = n.crosswalks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(cw, ["44986", "45170", "45174"]);
+        assert!(n.crosswalks.iter().all(|c| c.junction == j));
+        assert_eq!(n.warnings.iter().filter(|w| w.starts_with("crosswalk lanelet")).count(), 5);
+        // 91 travel lanelets are tagged one_way=no.
+        assert_eq!(n.warnings.iter().filter(|w| w.contains("one_way=no")).count(), 91);
+        check(&n);
+    }
+
+    #[test]
+    fn tier4_autoware_tokyo() {
+        let Some(text) = load(TOKYO) else { return };
+        assert_eq!(topology(&text), (62, 57, 57));
+        let n = parse_lanelet2(&text, &opts(None)).unwrap();
+        assert!(matches!(n.geo, GeoRef::Wgs84));
+        // road_marking only warns (twice, one per element); nothing else is lost.
+        assert_eq!(n.warnings.len(), 2, "{:?}", n.warnings);
+        assert!(n.warnings.iter().all(|w| w.contains("road_marking")));
+        // Two Autoware intersection areas; the signalised one has 14 movements, each behind one of
+        // 12 vehicle traffic lights; the other 2 pedestrian lights are on crosswalks.
+        let ids: Vec<(&str, bool)> = n.junctions.iter().map(|j| (j.id.as_str(), j.signalised)).collect();
+        assert_eq!(ids, [("area:4132", true), ("area:4133", false)]);
+        let main: Vec<&NetConnection> = n.connections.iter().filter(|c| c.junction == "area:4132").collect();
+        assert_eq!(main.len(), 14);
+        assert!(main.iter().all(|c| c.signal.is_some() && c.maneuver.is_some()));
+        let vehicle_lights: HashSet<&str> = main.iter().filter_map(|c| c.signal.as_deref()).collect();
+        assert_eq!(vehicle_lights.len(), 12);
+        let c = main.iter().find(|c| c.from == "648" && c.to == "657").unwrap();
+        assert_eq!((c.signal.as_deref(), c.maneuver), (Some("10141"), Some(Maneuver::Straight)));
+        assert_eq!(n.connections.iter().filter(|c| c.junction == "area:4133").count(), 2);
+        let cw: Vec<(&str, &str, Option<&str>)> =
+            n.crosswalks.iter().map(|c| (c.id.as_str(), c.junction.as_str(), c.signal.as_deref())).collect();
+        assert_eq!(
+            cw,
+            [
+                ("1994", "area:4132", Some("10424")),
+                ("2030", "area:4133", None),
+                ("2036", "area:4132", Some("10455")),
+                ("2037", "area:4132", Some("10455"))
+            ]
+        );
+        // speed_limit tags (km/h).
+        let speed = |id: &str| n.lanes.iter().find(|l| l.id == id).and_then(|l| l.speed_kph);
+        assert_eq!((speed("654"), speed("648")), (Some(30.0), Some(50.0)));
+        assert_eq!(n.lanes.len(), 40);
+        check(&n);
+    }
+
+    #[test]
+    fn taf_bw_k733() {
+        let Some(text) = load(K733) else { return };
+        assert_eq!(topology(&text), (38, 33, 33));
+        // Its lat/lon are real: around the K733 origin 49.005306, 8.4374089.
+        let n = parse_lanelet2(&text, &opts(None)).unwrap();
+        assert!(matches!(n.geo, GeoRef::Wgs84));
+        for p in n.lanes.iter().flat_map(|l| l.centre.iter()) {
+            assert!((p[1] - 49.005306).abs() < 0.002 && (p[0] - 8.437_408_9).abs() < 0.002, "{p:?}");
+        }
+        // No regulatory elements: one unsignalised junction, OSM `maxspeed` tags give speeds.
+        assert_eq!(n.junctions.len(), 1);
+        assert!(!n.junctions[0].signalised);
+        assert_eq!(n.connections.len(), 15);
+        assert_eq!(n.lanes.len(), 18);
+        assert!(n.lanes.iter().all(|l| matches!(l.speed_kph, Some(v) if v == 50.0 || v == 60.0)));
+        assert!(n.warnings.is_empty(), "{:?}", n.warnings);
+        check(&n);
+        if let Some(text) = load(K729) {
+            assert_eq!(topology(&text).1, 30);
+        }
+    }
+
+    /// A synthetic plain Lanelet2 map: a 4-way crossing of an eastbound and a northbound road
+    /// about (49.0 N, 8.4 E), metres converted with the WGS84 radii there.
+    struct Map {
+        xml: String,
+        nodes: HashMap<(i64, i64), i64>,
+        next: i64,
+    }
+
+    impl Map {
+        fn new() -> Self {
+            Map { xml: String::new(), nodes: HashMap::new(), next: 1000 }
+        }
+        fn node(&mut self, x: f64, y: f64) -> i64 {
+            let key = ((x * 100.0).round() as i64, (y * 100.0).round() as i64);
+            if let Some(&id) = self.nodes.get(&key) {
+                return id;
+            }
+            let (lat0, s) = (49.0_f64, 49.0_f64.to_radians().sin());
+            let w = (1.0 - WGS84_E2 * s * s).sqrt();
+            let (m, nc) = (WGS84_A * (1.0 - WGS84_E2) / (w * w * w), WGS84_A / w * lat0.to_radians().cos());
+            let (lat, lon) = (lat0 + (y / m).to_degrees(), 8.4 + (x / nc).to_degrees());
+            self.next += 1;
+            self.xml += &format!("<node id='{}' lat='{lat:.10}' lon='{lon:.10}'/>\n", self.next);
+            self.nodes.insert(key, self.next);
+            self.next
+        }
+        fn way(&mut self, pts: &[(f64, f64)], tags: &str) -> i64 {
+            let ids: Vec<i64> = pts.iter().map(|&(x, y)| self.node(x, y)).collect();
+            self.next += 1;
+            let nds: String = ids.iter().map(|i| format!("<nd ref='{i}'/>")).collect();
+            self.xml += &format!("<way id='{}'>{nds}{tags}</way>\n", self.next);
+            self.next
+        }
+        fn lanelet(&mut self, id: i64, left: &[(f64, f64)], right: &[(f64, f64)], extra: &str) {
+            let (l, r) = (self.way(left, ""), self.way(right, ""));
+            self.xml += &format!(
+                "<relation id='{id}'><member type='way' ref='{l}' role='left'/><member type='way' ref='{r}' role='right'/>\
+                 <tag k='type' v='lanelet'/>{extra}</relation>\n"
+            );
+        }
+    }
+
+    fn crossing() -> String {
+        let mut m = Map::new();
+        let road = "<tag k='subtype' v='road'/><tag k='speed_limit' v='50'/>";
+        // Eastbound lanes (left bound y = 0, right bound y = -3) and northbound (left x = 0, right x = 3).
+        let east = |x0: f64, x1: f64| ([(x0, 0.0), (x1, 0.0)], [(x0, -3.0), (x1, -3.0)]);
+        let north = |y0: f64, y1: f64| ([(0.0, y0), (0.0, y1)], [(3.0, y0), (3.0, y1)]);
+        let (l, r) = east(-50.0, -10.0);
+        m.lanelet(1, &l, &r, &format!("{road}<member type='relation' ref='100' role='regulatory_element'/>"));
+        let (l, r) = east(-10.0, 10.0);
+        m.lanelet(2, &l, &r, road);
+        // Lanelet 3's right bound is stored backwards: alignment must fix it.
+        let (l, r) = east(10.0, 50.0);
+        m.lanelet(
+            3,
+            &l,
+            &[r[1], r[0]],
+            &format!("{road}<member type='relation' ref='101' role='regulatory_element'/>"),
+        );
+        let (l, r) = north(-50.0, -10.0);
+        m.lanelet(4, &l, &r, road);
+        let (l, r) = north(-10.0, 10.0);
+        m.lanelet(5, &l, &r, road);
+        let (l, r) = north(10.0, 50.0);
+        m.lanelet(6, &l, &r, road);
+        // A crosswalk over lane 3, walked northwards.
+        m.lanelet(7, &[(20.0, -4.0), (20.0, 1.0)], &[(24.0, -4.0), (24.0, 1.0)], "<tag k='subtype' v='crosswalk'/>");
+        let stop = m.way(&[(-10.0, 0.0), (-10.0, -3.0)], "<tag k='type' v='stop_line'/>");
+        let light = m.way(&[(-9.0, 2.0), (-9.0, 2.5)], "<tag k='type' v='traffic_light'/>");
+        m.xml += &format!(
+            "<relation id='100'><member type='way' ref='{stop}' role='ref_line'/><member type='way' ref='{light}' role='refers'/>\
+             <tag k='type' v='regulatory_element'/><tag k='subtype' v='traffic_light'/></relation>\n\
+             <relation id='101'><tag k='type' v='regulatory_element'/><tag k='subtype' v='road_marking'/></relation>\n"
+        );
+        format!("<?xml version='1.0'?><osm version='0.6'>\n{}</osm>", m.xml)
+    }
+
+    #[test]
+    fn synthetic_crossing() {
+        let n = parse_lanelet2(&crossing(), &opts(None)).unwrap();
+        assert_eq!(n.warnings, ["regulatory element 101: subtype \"road_marking\" is not mapped; ignored"]);
+        let lanes: Vec<&str> = n.lanes.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(lanes, ["1", "3", "4", "6"]);
+        assert_eq!(n.junctions.len(), 1);
+        let j = &n.junctions[0];
+        assert_eq!((j.id.as_str(), j.signalised), ("ll:2", true));
+        let c: Vec<(&str, &str, Option<&str>)> =
+            n.connections.iter().map(|c| (c.from.as_str(), c.to.as_str(), c.signal.as_deref())).collect();
+        assert_eq!(c, [("1", "3", Some("100")), ("4", "6", None)]);
+        let l1 = &n.lanes[0];
+        assert_eq!((l1.to_junction.as_deref(), l1.from_junction.as_deref(), l1.stop_line), (Some("ll:2"), None, true));
+        assert_eq!(l1.speed_kph, Some(50.0));
+        assert!(!n.lanes[2].stop_line);
+        let l3 = &n.lanes[1];
+        assert_eq!(l3.from_junction.as_deref(), Some("ll:2"));
+        assert!((l3.width_m - 3.0).abs() < 1e-3, "{}", l3.width_m);
+        // Eastbound, 1.5 m south of the y = 0 line.
+        let (a, b) = (l3.centre[0], l3.centre[l3.centre.len() - 1]);
+        assert!(b[0] > a[0] && (a[1] - b[1]).abs() < 1e-9);
+        assert_eq!(n.crosswalks.len(), 1);
+        let cw = &n.crosswalks[0];
+        assert_eq!((cw.id.as_str(), cw.junction.as_str()), ("7", "ll:2"));
+        assert!((cw.width_m - 4.0).abs() < 1e-3);
+        assert!(cw.centre[1][1] > cw.centre[0][1]);
+        check(&n);
+    }
+
+    #[test]
+    fn fake_frame_needs_origin() {
+        // INTERACTION style: the same kind of map placed about lat/lon (0, 0).
+        let nodes = "<node id='1' lat='0.001' lon='0.001'/><node id='2' lat='0.001' lon='0.0012'/>\
+                     <node id='3' lat='0.00097' lon='0.001'/><node id='4' lat='0.00097' lon='0.0012'/>";
+        let text = format!(
+            "<osm>{nodes}<way id='10'><nd ref='1'/><nd ref='2'/></way><way id='11'><nd ref='3'/><nd ref='4'/></way>\
+             <relation id='20'><member type='way' ref='10' role='left'/><member type='way' ref='11' role='right'/>\
+             <tag k='type' v='lanelet'/></relation></osm>"
+        );
+        match parse_lanelet2(&text, &opts(None)) {
+            Err(ImportError::NoGeoReference { message, .. }) => assert!(message.contains("fake"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let n = parse_lanelet2(&text, &opts(Some([49.0, 8.4]))).unwrap();
+        assert!(matches!(n.geo, GeoRef::Local { origin } if origin == [49.0, 8.4]));
+        // UTM zone 31 minus UTM(0, 0): (0.001°, 0.001°) is (111.4287, 110.6827) m (Krüger series by hand);
+        // the lane centre starts half way between it and (0.00097°, 0.001°).
+        let p = n.lanes[0].centre[0];
+        let south = 110.6827 * 0.97;
+        assert!((p[0] - 111.4287).abs() < 0.01 && (p[1] - (110.6827 + south) / 2.0).abs() < 0.01, "{p:?}");
+        // Autoware local_x/local_y are used when every node has them.
+        let mut local = text.clone();
+        for (id, x, y) in [(1, 5, 10), (2, 25, 10), (3, 5, 7), (4, 25, 7)] {
+            let tags = format!("<tag k='local_x' v='{x}'/><tag k='local_y' v='{y}'/>");
+            let start = local.find(&format!("<node id='{id}'")).unwrap();
+            let end = start + local[start..].find("/>").unwrap();
+            local.replace_range(end..end + 2, &format!(">{tags}</node>"));
+        }
+        let n = parse_lanelet2(&local, &opts(Some([49.0, 8.4]))).unwrap();
+        assert_eq!(n.lanes[0].centre[0], [5.0, 8.5]);
+    }
+
+    #[test]
+    fn malformed_input_never_panics() {
+        let text = crossing();
+        let bad = text.replacen("lat='49", "lat='4x9", 1);
+        match parse_lanelet2(&bad, &opts(None)) {
+            Err(ImportError::Parse { message, .. }) => assert!(message.contains("node 1001"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        // A way pointing at a missing node, a lanelet at a missing way, a missing regulatory element.
+        let holes = text
+            .replacen("<nd ref='1001'/>", "<nd ref='1001'/><nd ref='999999'/>", 1)
+            .replacen("ref='100' role='regulatory_element'", "ref='555' role='regulatory_element'", 1)
+            .replacen("<relation id='4'>", "<relation id='4'><member type='way' ref='424242' role='left'/>", 1);
+        let n = parse_lanelet2(&holes, &opts(None)).unwrap();
+        assert!(n.warnings.iter().any(|w| w.contains("999999")), "{:?}", n.warnings);
+        assert!(n.warnings.iter().any(|w| w.contains("555")), "{:?}", n.warnings);
+        assert!(n.warnings.iter().any(|w| w.contains("lanelet 4: not exactly one left way")), "{:?}", n.warnings);
+        for cut in (0..text.len()).step_by(11) {
+            let _ = parse_lanelet2(&text[..cut], &opts(None));
+        }
+        assert!(matches!(parse_lanelet2("<OpenDRIVE/>", &opts(None)), Err(ImportError::Parse { .. })));
     }
 }

@@ -15,7 +15,10 @@
 //!   given in travel direction: in right-hand traffic right lanes (negative
 //!   ids) follow the reference line and left lanes go against it, the other
 //!   way round on roads with `rule="LHT"`; a lane's `direction="reversed"`
-//!   (1.7+) flips it.
+//!   (1.7+) flips it.  Where a reference line made of straight pieces has a
+//!   kink (LGSVL), the offset centre line can fold back on the kink's inner
+//!   side: such points are dropped (with a warning).  `width_m` is the mean
+//!   of the sampled widths.
 //! * **Lanes.** One [`NetLane`] per lane and lane section of each ordinary
 //!   road (`junction="-1"` or absent), id `road:sectionIndex:laneId`
 //!   (section index counted from 0 in `s` order).  `driving`, `entry`, `exit`,
@@ -241,15 +244,15 @@ pub fn parse_opendrive(text: &str, opts: &ParseOptions) -> Result<Network, Impor
             pts.push(net.out(r.point(0.0, 0.0)));
             pts.push(net.out(r.point(r.length, 0.0)));
         }
-        let centre = (!pts.is_empty()).then(|| {
-            let n = pts.len() as f64;
-            [pts.iter().map(|p| p[0]).sum::<f64>() / n, pts.iter().map(|p| p[1]).sum::<f64>() / n]
-        });
+        let n = pts.len() as f64;
+        let mean = [pts.iter().map(|p| p[0]).sum::<f64>() / n, pts.iter().map(|p| p[1]).sum::<f64>() / n];
+        let centre = (!pts.is_empty() && mean.iter().all(|v| v.is_finite())).then_some(mean);
         net_junctions.push(NetJunction { id: j.id.clone(), signalised, centre, name: j.name.clone() });
     }
     if skipped_non_travel > 0 {
         cx.warn(format!(
-            "{skipped_non_travel} lane links between non-travel lanes (sidewalk, shoulder, ...) were not imported as connections"
+            "{skipped_non_travel} lane links between non-travel lanes (sidewalk, shoulder, ...) \
+             were not imported as connections"
         ));
     }
 
@@ -1130,7 +1133,8 @@ impl Ctx {
                     && off_zero
                 {
                     Some(format!(
-                        "the geoReference `{t}` is a placeholder (projection about lat 0, lon 0 with no false origin), not a real location"
+                        "the geoReference `{t}` is a placeholder (projection about lat 0, lon 0 with no false \
+                         origin), not a real location"
                     ))
                 } else {
                     None
@@ -1308,6 +1312,12 @@ impl Net<'_> {
                 if wmax < 0.1 {
                     cx.warn(format!("lane {key}: width is zero along the whole section; skipped"));
                     continue;
+                }
+                let folds = drop_folds(&mut pts);
+                if folds > 0 {
+                    cx.warn(format!(
+                        "lane {key}: {folds} centre-line point(s) folding back at reference-line kinks dropped"
+                    ));
                 }
                 let forward = r.lane_forward(l.id) != l.reversed;
                 if !forward {
@@ -1592,6 +1602,25 @@ impl Net<'_> {
     }
 }
 
+/// Removes points where a centre line turns back on itself (the offset of a
+/// reference line with a kink folds over on the kink's inner side); returns
+/// how many were removed.
+fn drop_folds(pts: &mut Vec<[f64; 2]>) -> usize {
+    let before = pts.len();
+    let mut i = 1;
+    while i + 1 < pts.len() {
+        let (a, b, c) = (pts[i - 1], pts[i], pts[i + 1]);
+        let dot = (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1]);
+        if dot < 0.0 {
+            pts.remove(i);
+            i = i.saturating_sub(1).max(1);
+        } else {
+            i += 1;
+        }
+    }
+    before - pts.len()
+}
+
 /// The speed record applying at `s` of a sorted `(s, km/h)` list.
 fn record_speed(list: &[(f64, Option<f64>)], s: f64) -> Option<f64> {
     let i = list.partition_point(|r| r.0 <= s + 1e-9);
@@ -1629,6 +1658,8 @@ mod tests {
             assert!(l.centre.len() >= 2, "lane {} has {} points", l.id, l.centre.len());
             assert!(l.centre.iter().flatten().all(|v| v.is_finite()), "lane {}", l.id);
             assert!(l.width_m.is_finite() && l.width_m > 0.0, "lane {}", l.id);
+            let mut v = l.centre.clone();
+            assert_eq!(drop_folds(&mut v), 0, "lane {} folds back", l.id);
         }
         for c in &n.crosswalks {
             assert!(c.centre.len() >= 2 && c.centre.iter().flatten().all(|v| v.is_finite()), "crosswalk {}", c.id);
