@@ -80,6 +80,39 @@ fn everything_we_write_matches_asn1tools() {
             &Message::MessageFrame(MessageFrame::MapFrame(map)),
         ));
     }
+    // the OpenDRIVE and Lanelet2 importers on real maps kept as test data
+    for (name, imported) in [
+        (
+            "borregas",
+            map_encoder::import::opendrive::parse_opendrive(
+                include_str!("data/opendrive/lgsvl_borregas_ave_sunnyvale.xodr"),
+                &map_encoder::import::ParseOptions { file: "borregas".into(), origin: None },
+            ),
+        ),
+        (
+            "tokyo",
+            map_encoder::import::lanelet2::parse_lanelet2(
+                include_str!("data/lanelet2/tier4_autoware_intersection_tokyo.osm"),
+                &map_encoder::import::ParseOptions { file: "tokyo".into(), origin: None },
+            ),
+        ),
+    ] {
+        let (m, _) = map_encoder::import::build(&imported.unwrap(), &Default::default()).unwrap();
+        let text = map_encoder::model::to_toml(&m).unwrap();
+        let (m, srcmap) = parse(name, &text, Syntax::Toml).unwrap();
+        let diags = map_encoder::validate::validate(name, &m, &srcmap);
+        assert!(!map_encoder::validate::has_errors(&diags), "{name}: {diags:#?}");
+        assert_eq!(m.intersections.len(), 1, "{name}");
+        assert!(m.intersections[0].connections.len() >= 14, "{name}");
+        for (i, map) in map_encoder::compile::compile_maps(&m, &MapOptions::default()).unwrap().into_iter().enumerate()
+        {
+            cases.push(case(
+                format!("{name}-map-{i}"),
+                "MessageFrame",
+                &Message::MessageFrame(MessageFrame::MapFrame(map)),
+            ));
+        }
+    }
     // many generated intersections
     let mut runner = TestRunner::new_with_rng(Default::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[3u8; 32]));
     for i in 0..40 {
