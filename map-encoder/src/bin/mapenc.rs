@@ -120,7 +120,7 @@ enum Cmd {
     },
     /// Import a real HD map (Lanelet2 OSM, OpenDRIVE, SUMO network) into an intersection file.
     Import {
-        /// Map format: `lanelet2` (.osm), `opendrive` (.xodr) or `sumo` (.net.xml, .net.xml.gz).
+        /// Map format: `lanelet2` (.osm), `opendrive` (.xodr), `sumo` (.net.xml, .net.xml.gz) or `kml` (lane list).
         format: ImportFormat,
         /// The map file.
         input: PathBuf,
@@ -151,6 +151,8 @@ enum Cmd {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ImportFormat {
+    /// MAP-like KML lane list (lanes with Source, Sink, SignalGroup), as the TAF-BW test field publishes.
+    Kml,
     /// Lanelet2 OSM (plain or Autoware).
     Lanelet2,
     /// ASAM OpenDRIVE 1.4 to 1.8 (.xodr).
@@ -456,6 +458,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 ImportFormat::Sumo => map_encoder::import::sumo::parse_sumo(&bytes, &popts),
                 ImportFormat::Opendrive => map_encoder::import::opendrive::parse_opendrive(&text()?, &popts),
                 ImportFormat::Lanelet2 => map_encoder::import::lanelet2::parse_lanelet2(&text()?, &popts),
+                ImportFormat::Kml => map_encoder::import::kml::parse_kml(&text()?, &popts),
             }
             .map_err(|e| Fail(1, e.to_string()))?;
             let junctions = if intersections.trim() == "all" {

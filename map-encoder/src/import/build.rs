@@ -12,8 +12,10 @@
 //!   (within 35 degrees), named by compass direction, numbered 1.. per
 //!   intersection: per approach ingress lanes from the median outwards, then
 //!   egress lanes, then crosswalks;
-//! * the map's signals become signal groups numbered 1.. in order of first
-//!   use; manoeuvres the map does not give come from the turn angle;
+//! * the map's signals become signal groups: when all of a junction's signals
+//!   are numbered 1..255 they keep their numbers, else they are numbered 1..
+//!   in order of first use; manoeuvres the map does not give come from the
+//!   turn angle;
 //! * a lane that leaves one selected junction and enters another joins the
 //!   two approaches with a `[[link]]` (when all egress lanes of the approach
 //!   do so);
@@ -435,11 +437,19 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
         // signal groups
         let mut sg: BTreeMap<String, u8> = BTreeMap::new();
         let mut sg_order: Vec<(String, u8, SignalKind)> = Vec::new();
+        // a map whose signals of this junction are all numbered 1..255 keeps its numbers
+        // (so they match the site's SPaT); otherwise they are numbered 1.. in order of use
+        let signal_names: BTreeSet<&str> = conns
+            .iter()
+            .filter_map(|c| c.signal.as_deref())
+            .chain(net.crosswalks.iter().filter(|c| c.junction == j.id).filter_map(|c| c.signal.as_deref()))
+            .collect();
+        let keep_ids = !signal_names.is_empty() && signal_names.iter().all(|s| s.parse::<u8>().is_ok_and(|v| v > 0));
         let mut group_of = |s: &str, kind: SignalKind, report: &mut ImportReport| -> Option<u8> {
             if let Some(g) = sg.get(s) {
                 return Some(*g);
             }
-            let g = sg.len() + 1;
+            let g = if keep_ids { s.parse::<usize>().unwrap_or(0) } else { sg.len() + 1 };
             if g > 255 {
                 report.warnings.push(format!("junction {}: signal `{s}` dropped: over 255 signal groups", j.id));
                 return None;
@@ -613,13 +623,14 @@ fn separate_lanes(x: &mut Intersection, report: &mut ImportReport) {
             }
             let need = (la.width_m + lb.width_m) / 2.0 - 0.25;
             let (pa, pb) = (js(la), js(lb));
-            if pa.len() < 2 || pb.len() < 2 || geometry::polyline_distance(&pa, &pb) >= need {
+            // a little margin: the validator sees the points after rounding to centimetres
+            if pa.len() < 2 || pb.len() < 2 || geometry::polyline_distance(&pa, &pb) >= need + 0.05 {
                 continue;
             }
             // cut the later lane back to the longest junction-side part clear of the other
             let clear = |p: &[P2], q: &[P2]| -> Vec<P2> {
                 let mut k = p.len();
-                while k > 2 && geometry::polyline_distance(&p[..k], q) < need {
+                while k > 2 && geometry::polyline_distance(&p[..k], q) < need + 0.05 {
                     k -= 1;
                 }
                 p[..k].to_vec()
@@ -629,7 +640,7 @@ fn separate_lanes(x: &mut Intersection, report: &mut ImportReport) {
             // lanes that split from (or merge into) one point at the junction: start the later one
             // where it has separated, at most 30 m from the junction
             let mut trimmed = 0.0;
-            while geometry::polyline_distance(&ca, &cb) < need && trimmed < 30.0 && geometry::length(&cb) > 6.0 {
+            while geometry::polyline_distance(&ca, &cb) < need + 0.05 && trimmed < 30.0 && geometry::length(&cb) > 6.0 {
                 let step = 1.0;
                 let dir = cb[1] - cb[0];
                 let seg = dir.norm();
@@ -659,8 +670,8 @@ fn separate_lanes(x: &mut Intersection, report: &mut ImportReport) {
                 dropped.push(idb);
                 continue;
             }
-            if d < need {
-                let w = (d + 0.2).max(0.5);
+            if d < need + 0.05 {
+                let w = (d + 0.15).max(0.5);
                 let (wa, wb) = (x.lanes[a].width_m, x.lanes[b].width_m);
                 x.lanes[a].width_m = round_cm(wa.min(w));
                 x.lanes[b].width_m = round_cm(wb.min(w));

@@ -10,6 +10,7 @@
 //! silently (every loss is a warning with the source id).
 
 pub mod build;
+pub mod kml;
 pub mod lanelet2;
 pub mod network;
 pub mod opendrive;
