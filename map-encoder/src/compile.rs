@@ -424,14 +424,9 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
                 return Err(cerr(&lel, format!("{} connections; the standard carries at most 8", connects.len())));
             }
             let pts = geometry::centreline(&frame, l);
-            let limits: Vec<RegulatorySpeedLimit> = l
-                .speed_limits
-                .iter()
-                .filter_map(|s| map_limit_type(s).map(|t| RegulatorySpeedLimit { type_: t, speed: speed_units(s.kph) }))
-                .collect();
             lanes.push(crate::csae::Lane {
                 lane_id: l.id,
-                lane_width: Some((l.width_m * 100.0).round().clamp(0.0, 32767.0) as u16),
+                lane_width: Some(width_cm(l.width_m)),
                 lane_attributes: Some(lane_attributes(l)),
                 maneuvers: if l.lane_type.is_travel_lane() && !mans.is_empty() {
                     Some(maneuver_bits(mans))
@@ -439,7 +434,7 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
                     None
                 },
                 connects_to: if connects.is_empty() { None } else { Some(connects) },
-                speed_limits: if limits.is_empty() { None } else { Some(limits) },
+                speed_limits: lane_speed_limits(l),
                 points: compile_points(&frame, &refp, &pts, &lel)?,
             });
         }
@@ -455,9 +450,8 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
         links.push(Link {
             name: Some(a.id.clone()),
             upstream_node_id: node_ref(far_region, far),
-            speed_limits: limit
-                .map(|k| vec![RegulatorySpeedLimit { type_: SpeedLimitType::VehicleMaxSpeed, speed: speed_units(k) }]),
-            link_width: (width * 100.0).round().clamp(0.0, 32767.0) as u16,
+            speed_limits: link_speed_limits(limit),
+            link_width: width_cm(width),
             points: None,
             movements: if movements.is_empty() { None } else { Some(movements) },
             lanes,
@@ -479,6 +473,30 @@ fn compile_node(m: &MapFile, x: &Intersection, plan: &Plan) -> Result<Node, Comp
     })
 }
 
+/// A width in the standard's LaneWidth (cm, 0..32767).
+fn width_cm(m: f64) -> u16 {
+    (m * 100.0).round().clamp(0.0, 32767.0) as u16
+}
+
+/// The lane's speed limits that the MAP has a type for (the rest go out as RSI).
+fn lane_speed_limits(l: &crate::model::Lane) -> Option<Vec<RegulatorySpeedLimit>> {
+    let v: Vec<RegulatorySpeedLimit> = l
+        .speed_limits
+        .iter()
+        .filter_map(|s| map_limit_type(s).map(|t| RegulatorySpeedLimit { type_: t, speed: speed_units(s.kph) }))
+        .collect();
+    if v.is_empty() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// A link's general speed limit (vehicleMaxSpeed).
+fn link_speed_limits(kph: Option<f64>) -> Option<Vec<RegulatorySpeedLimit>> {
+    kph.map(|k| vec![RegulatorySpeedLimit { type_: SpeedLimitType::VehicleMaxSpeed, speed: speed_units(k) }])
+}
+
 fn compile_boundary(x: &Intersection, approach: &str, id: u16) -> Result<Node, CompileError> {
     let frame = geometry::frame(x);
     let eg: Vec<_> = x.lanes.iter().filter(|l| l.approach == approach && l.direction == Direction::Egress).collect();
@@ -491,18 +509,13 @@ fn compile_boundary(x: &Intersection, approach: &str, id: u16) -> Result<Node, C
     for l in &eg {
         let lel = format!("intersection {}, lane {}", x.id, l.id);
         let pts = geometry::centreline(&frame, l);
-        let limits: Vec<RegulatorySpeedLimit> = l
-            .speed_limits
-            .iter()
-            .filter_map(|s| map_limit_type(s).map(|t| RegulatorySpeedLimit { type_: t, speed: speed_units(s.kph) }))
-            .collect();
         lanes.push(crate::csae::Lane {
             lane_id: l.id,
-            lane_width: Some((l.width_m * 100.0).round().clamp(0.0, 32767.0) as u16),
+            lane_width: Some(width_cm(l.width_m)),
             lane_attributes: Some(lane_attributes(l)),
             maneuvers: None,
             connects_to: None,
-            speed_limits: if limits.is_empty() { None } else { Some(limits) },
+            speed_limits: lane_speed_limits(l),
             points: compile_points(&frame, &refp, &pts, &lel)?,
         });
     }
@@ -516,9 +529,8 @@ fn compile_boundary(x: &Intersection, approach: &str, id: u16) -> Result<Node, C
         in_links: Some(vec![Link {
             name: Some(approach.to_string()),
             upstream_node_id: node_ref(x.region, x.id),
-            speed_limits: limit
-                .map(|k| vec![RegulatorySpeedLimit { type_: SpeedLimitType::VehicleMaxSpeed, speed: speed_units(k) }]),
-            link_width: (width * 100.0).round().clamp(0.0, 32767.0) as u16,
+            speed_limits: link_speed_limits(limit),
+            link_width: width_cm(width),
             points: None,
             movements: None,
             lanes,
@@ -637,6 +649,33 @@ fn reference_lanes(ids: &[u8]) -> Option<BitStr> {
     any.then_some(b)
 }
 
+/// A traffic sign on one lane, in force in the current or next occurrence of
+/// its daily window (always, without one).
+fn lane_sign(
+    rts_id: usize,
+    sign_type: u16,
+    sign_pos: Option<PositionOffsetLLV>,
+    text: String,
+    window: Option<TimeWindow>,
+    now: (i32, u32),
+    link: ReferenceLink,
+) -> RTSData {
+    RTSData {
+        rts_id: rts_id as u8,
+        sign_type,
+        sign_pos,
+        description: description(text),
+        time_details: window.map(|w| {
+            let (start, end) = next_occurrence(w, now);
+            RSITimeDetails { start_time: Some(start), end_time: Some(end), end_time_confidence: None }
+        }),
+        priority: None,
+        reference_paths: None,
+        reference_links: Some(vec![link]),
+        auxiliary_sign: None,
+    }
+}
+
 /// Compile the rules MAP cannot carry into one RSI per intersection (an
 /// intersection with no such rules gives no RSI).
 pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInformation>, CompileError> {
@@ -680,20 +719,8 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
                     VehicleClass::Car | VehicleClass::Taxi => opts.codes.sign_no_vehicles,
                 };
                 let when = b.time.clone().map(|t| format!(" {t} daily")).unwrap_or_default();
-                rtss.push(RTSData {
-                    rts_id: rtss.len() as u8,
-                    sign_type: sign,
-                    sign_pos: sign_pos(l),
-                    description: description(format!("lane {}: no {:?}{when}", l.id, b.vehicle).to_lowercase()),
-                    time_details: window.map(|w| {
-                        let (s, e) = next_occurrence(w, opts.now);
-                        RSITimeDetails { start_time: Some(s), end_time: Some(e), end_time_confidence: None }
-                    }),
-                    priority: None,
-                    reference_paths: None,
-                    reference_links: Some(vec![link_of(l)]),
-                    auxiliary_sign: None,
-                });
+                let text = format!("lane {}: no {:?}{when}", l.id, b.vehicle).to_lowercase();
+                rtss.push(lane_sign(rtss.len(), sign, sign_pos(l), text, window, opts.now, link_of(l)));
             }
             for s in &l.speed_limits {
                 if map_limit_type(s).is_some() {
@@ -708,24 +735,10 @@ pub fn compile_rsi(m: &MapFile, opts: &RsiOptions) -> Result<Vec<RoadSideInforma
                 let who = s.vehicle.map(|v| format!(" for {v:?}").to_lowercase()).unwrap_or_default();
                 let when = s.time.clone().map(|t| format!(" {t} daily")).unwrap_or_default();
                 let kind = if s.kind == LimitKind::Min { "minimum" } else { "maximum" };
-                rtss.push(RTSData {
-                    rts_id: rtss.len() as u8,
-                    sign_type: if s.kind == LimitKind::Min {
-                        opts.codes.sign_min_speed
-                    } else {
-                        opts.codes.sign_speed_limit
-                    },
-                    sign_pos: sign_pos(l),
-                    description: description(format!("lane {}: {kind} {} km/h{who}{when}", l.id, s.kph)),
-                    time_details: window.map(|w| {
-                        let (a, b) = next_occurrence(w, opts.now);
-                        RSITimeDetails { start_time: Some(a), end_time: Some(b), end_time_confidence: None }
-                    }),
-                    priority: None,
-                    reference_paths: None,
-                    reference_links: Some(vec![link_of(l)]),
-                    auxiliary_sign: None,
-                });
+                let sign =
+                    if s.kind == LimitKind::Min { opts.codes.sign_min_speed } else { opts.codes.sign_speed_limit };
+                let text = format!("lane {}: {kind} {} km/h{who}{when}", l.id, s.kph);
+                rtss.push(lane_sign(rtss.len(), sign, sign_pos(l), text, window, opts.now, link_of(l)));
             }
         }
         for w in &x.work_zones {

@@ -86,6 +86,21 @@ fn limit_of(t: SpeedLimitType, units: u16) -> Option<SpeedLimit> {
     Some(SpeedLimit { kph: kph_of(units), kind, vehicle, time: night.then(|| "night".to_string()) })
 }
 
+/// A lane's width; without `laneWidth`, its share of the link width.
+fn lane_width_m(lane: &crate::csae::Lane, link: &crate::csae::Link) -> f64 {
+    lane.lane_width.map(|w| w as f64 / 100.0).unwrap_or(link.link_width as f64 / 100.0 / link.lanes.len().max(1) as f64)
+}
+
+/// A lane's speed limits the model can hold.
+fn lane_limits(lane: &crate::csae::Lane) -> Vec<SpeedLimit> {
+    lane.speed_limits.iter().flatten().filter_map(|s| limit_of(s.type_, s.speed)).collect()
+}
+
+/// A link's general speed limit (vehicleMaxSpeed), km/h.
+fn link_kph(link: &crate::csae::Link) -> Option<f64> {
+    link.speed_limits.iter().flatten().find(|s| s.type_ == SpeedLimitType::VehicleMaxSpeed).map(|s| kph_of(s.speed))
+}
+
 fn kph_of(units: u16) -> f64 {
     (units as f64 * 0.02 * 3.6 * 1e6).round() / 1e6
 }
@@ -119,8 +134,8 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
         }
     }
     for n in &real {
-        let frame = LocalFrame::new(node_latlon(n));
         let r = node_latlon(n);
+        let frame = LocalFrame::new(r);
         let mut x = Intersection {
             id: n.id.id,
             region: n.id.region,
@@ -153,12 +168,7 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
             let aname = unique(link.name.clone().unwrap_or_else(|| format!("link{}", li + 1)), &mut names);
             inbound.push(aname.clone());
             let up = link.upstream_node_id.id;
-            let kph = link
-                .speed_limits
-                .iter()
-                .flatten()
-                .find(|s| s.type_ == SpeedLimitType::VehicleMaxSpeed)
-                .map(|s| kph_of(s.speed));
+            let kph = link_kph(link);
             x.approaches.push(Approach {
                 id: aname.clone(),
                 upstream_node: if real_ids.contains(&up) { None } else { Some(up) },
@@ -204,10 +214,7 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                     approach: aname.clone(),
                     direction,
                     lane_type,
-                    width_m: lane
-                        .lane_width
-                        .map(|w| w as f64 / 100.0)
-                        .unwrap_or(link.link_width as f64 / 100.0 / link.lanes.len().max(1) as f64),
+                    width_m: lane_width_m(lane, link),
                     points: lane_points(n, lane, &frame),
                     points_wgs84: None,
                     maneuvers: if lane_type.is_travel_lane() {
@@ -216,12 +223,7 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                         Vec::new()
                     },
                     stop_line: true,
-                    speed_limits: lane
-                        .speed_limits
-                        .iter()
-                        .flatten()
-                        .filter_map(|s| limit_of(s.type_, s.speed))
-                        .collect(),
+                    speed_limits: lane_limits(lane),
                     only: if only.is_empty() { share } else { only },
                     bans: Vec::new(),
                     signal_group,
@@ -249,12 +251,7 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                         id: name.clone(),
                         upstream_node: Some(bn.id.id),
                         downstream_node: None,
-                        speed_limit_kph: link
-                            .speed_limits
-                            .iter()
-                            .flatten()
-                            .find(|s| s.type_ == SpeedLimitType::VehicleMaxSpeed)
-                            .map(|s| kph_of(s.speed)),
+                        speed_limit_kph: link_kph(link),
                     });
                     name
                 }
@@ -287,20 +284,12 @@ pub fn decompile_map(map: &MapData) -> (MapFile, Dropped) {
                     approach: aname.clone(),
                     direction: if lane_type.is_travel_lane() { Direction::Egress } else { Direction::Both },
                     lane_type,
-                    width_m: lane
-                        .lane_width
-                        .map(|w| w as f64 / 100.0)
-                        .unwrap_or(link.link_width as f64 / 100.0 / link.lanes.len().max(1) as f64),
+                    width_m: lane_width_m(lane, link),
                     points: lane_points(bn, lane, &frame),
                     points_wgs84: None,
                     maneuvers: Vec::new(),
                     stop_line: true,
-                    speed_limits: lane
-                        .speed_limits
-                        .iter()
-                        .flatten()
-                        .filter_map(|s| limit_of(s.type_, s.speed))
-                        .collect(),
+                    speed_limits: lane_limits(lane),
                     only: if only.is_empty() { share } else { only },
                     bans: Vec::new(),
                     signal_group: None,

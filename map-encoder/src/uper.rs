@@ -9,13 +9,40 @@
 
 use std::fmt;
 
+/// The field path of an error, filled innermost first while the error
+/// unwinds through the generated code; shared by every error type here.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldPath(Vec<String>);
+
+impl FieldPath {
+    /// Add the enclosing field name.
+    pub fn field(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+    /// Add the enclosing list index.
+    pub fn index(&mut self, i: usize) {
+        self.0.push(format!("[{i}]"));
+    }
+    /// Outermost first, e.g. `mapFrame.nodes[0].inLinks[2].lanes`.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for p in self.0.iter().rev() {
+            if !p.starts_with('[') && !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(p);
+        }
+        s
+    }
+}
+
 /// A decoding failure: where in the input, inside which field, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeError {
     /// Bit offset from the start of the outermost input where the failing read began.
     pub bit_offset: usize,
     /// Field path from the outermost type inwards (filled while unwinding).
-    path: Vec<String>,
+    path: FieldPath,
     /// What went wrong.
     pub kind: DecodeErrorKind,
 }
@@ -71,33 +98,26 @@ pub enum DecodeErrorKind {
 impl DecodeError {
     /// A new error at `bit_offset`.
     pub fn new(bit_offset: usize, kind: DecodeErrorKind) -> Self {
-        Self { bit_offset, path: Vec::new(), kind }
+        Self { bit_offset, path: FieldPath::default(), kind }
     }
 
     /// Add the enclosing field name (called while the error unwinds).
     #[cold]
     pub fn at(mut self, field: &str) -> Self {
-        self.path.push(field.to_string());
+        self.path.field(field);
         self
     }
 
     /// Add the enclosing list index (called while the error unwinds).
     #[cold]
     pub fn at_index(mut self, i: usize) -> Self {
-        self.path.push(format!("[{i}]"));
+        self.path.index(i);
         self
     }
 
     /// The field path, outermost first, e.g. `mapFrame.nodes[0].inLinks[2].lanes`.
     pub fn path(&self) -> String {
-        let mut s = String::new();
-        for p in self.path.iter().rev() {
-            if !p.starts_with('[') && !s.is_empty() {
-                s.push('.');
-            }
-            s.push_str(p);
-        }
-        s
+        self.path.render()
     }
 }
 
@@ -138,7 +158,7 @@ impl std::error::Error for DecodeError {}
 /// An encoding failure: a value outside what the standard can carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodeError {
-    path: Vec<String>,
+    path: FieldPath,
     /// What is wrong with the value.
     pub message: String,
 }
@@ -146,17 +166,17 @@ pub struct EncodeError {
 impl EncodeError {
     /// A new error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { path: Vec::new(), message: message.into() }
+        Self { path: FieldPath::default(), message: message.into() }
     }
     /// Add the enclosing field name.
     #[cold]
     pub fn at(mut self, field: &str) -> Self {
-        self.path.push(field.to_string());
+        self.path.field(field);
         self
     }
     /// The field path, outermost first.
     pub fn path(&self) -> String {
-        self.path.iter().rev().cloned().collect::<Vec<_>>().join(".")
+        self.path.render()
     }
 }
 
@@ -184,13 +204,13 @@ impl ErrorPath for Box<DecodeError> {
     #[cold]
     #[inline(never)]
     fn at(mut self, field: &str) -> Self {
-        self.path.push(field.to_string());
+        self.path.field(field);
         self
     }
     #[cold]
     #[inline(never)]
     fn at_index(mut self, i: usize) -> Self {
-        self.path.push(format!("[{i}]"));
+        self.path.index(i);
         self
     }
 }
@@ -199,13 +219,13 @@ impl ErrorPath for Box<EncodeError> {
     #[cold]
     #[inline(never)]
     fn at(mut self, field: &str) -> Self {
-        self.path.push(field.to_string());
+        self.path.field(field);
         self
     }
     #[cold]
     #[inline(never)]
     fn at_index(mut self, i: usize) -> Self {
-        self.path.push(format!("[{i}]"));
+        self.path.index(i);
         self
     }
 }
@@ -213,7 +233,7 @@ impl ErrorPath for Box<EncodeError> {
 /// A JER (JSON) reading failure, with the JSON path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JerError {
-    path: Vec<String>,
+    path: FieldPath,
     /// What is wrong.
     pub message: String,
 }
@@ -221,30 +241,23 @@ pub struct JerError {
 impl JerError {
     /// A new error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { path: Vec::new(), message: message.into() }
+        Self { path: FieldPath::default(), message: message.into() }
     }
     /// Add the enclosing member name.
     #[cold]
     pub fn at(mut self, field: &str) -> Self {
-        self.path.push(field.to_string());
+        self.path.field(field);
         self
     }
     /// Add the enclosing array index.
     #[cold]
     pub fn at_index(mut self, i: usize) -> Self {
-        self.path.push(format!("[{i}]"));
+        self.path.index(i);
         self
     }
     /// The JSON path, outermost first.
     pub fn path(&self) -> String {
-        let mut s = String::new();
-        for p in self.path.iter().rev() {
-            if !p.starts_with('[') && !s.is_empty() {
-                s.push('.');
-            }
-            s.push_str(p);
-        }
-        s
+        self.path.render()
     }
 }
 
