@@ -263,6 +263,7 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
     let group_list = || groups.keys().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
     // lanes
     let frame = geometry::frame(x);
+    let centre = junction_centre(&frame, x);
     let mut lane_idx: HashMap<u8, usize> = HashMap::new();
     let mut lines: HashMap<u8, Vec<P2>> = HashMap::new();
     for (li, l) in x.lanes.iter().enumerate() {
@@ -358,24 +359,24 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             }
         }
         if pts.len() >= 2 && l.lane_type.is_travel_lane() {
-            let d0 = pts[0].norm();
-            let d1 = pts[pts.len() - 1].norm();
+            let d0 = (pts[0] - centre).norm();
+            let d1 = (pts[pts.len() - 1] - centre).norm();
             match l.direction {
-                // within 2 m the lane may just curve around the reference point: warn only
+                // within 2 m the lane may just curve around the centre: warn only
                 Direction::Ingress if d1 > d0 && d1 - d0 <= 2.0 => cx.warn(
                     &format!("{lp}.points"),
                     le.clone(),
-                    format!("ingress lane ends {:.1} m further from the reference point than it starts: check its direction", d1 - d0),
+                    format!("ingress lane ends {:.1} m further from the junction centre than it starts: check its direction", d1 - d0),
                 ),
                 Direction::Egress if d1 < d0 && d0 - d1 <= 2.0 => cx.warn(
                     &format!("{lp}.points"),
                     le.clone(),
-                    format!("egress lane ends {:.1} m nearer the reference point than it starts: check its direction", d0 - d1),
+                    format!("egress lane ends {:.1} m nearer the junction centre than it starts: check its direction", d0 - d1),
                 ),
                 Direction::Ingress if d1 > d0 => cx.err(
                     &format!("{lp}.points"),
                     le.clone(),
-                    format!("ingress lane runs away from the intersection ({d0:.1} m -> {d1:.1} m from the reference): list points towards the stop line, or make it `egress`"),
+                    format!("ingress lane runs away from the intersection ({d0:.1} m -> {d1:.1} m from the junction centre): list points towards the stop line, or make it `egress`"),
                 ),
                 Direction::Egress if d1 < d0 => cx.err(
                     &format!("{lp}.points"),
@@ -678,6 +679,32 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             }
         }
     }
+}
+
+/// Where the intersection's lanes meet: the mean of the travel lanes' junction-side ends (an ingress lane's
+/// last point, an egress lane's first), which the direction checks measure from.  The reference point is only
+/// required to lie near the intersection (real maps put it at a corner or a survey mark), so it is used only
+/// when fewer than three lanes say otherwise.
+fn junction_centre(frame: &crate::geo::LocalFrame, x: &Intersection) -> geometry::P2 {
+    let ends: Vec<geometry::P2> = x
+        .lanes
+        .iter()
+        .filter(|l| l.lane_type.is_travel_lane() && l.points.is_some() != l.points_wgs84.is_some())
+        .filter_map(|l| {
+            let pts = geometry::centreline(frame, l);
+            let end = match l.direction {
+                Direction::Ingress => pts.last(),
+                Direction::Egress => pts.first(),
+                _ => None,
+            }?;
+            (end.x.is_finite() && end.y.is_finite()).then_some(*end)
+        })
+        .collect();
+    if ends.len() < 3 {
+        return geometry::P2::zeros();
+    }
+    let sum = ends.iter().fold(geometry::P2::zeros(), |a, e| a + e);
+    sum / ends.len() as f64
 }
 
 fn target_text(t: &Target) -> String {

@@ -6,12 +6,13 @@
 //! (lon,lat[,alt]) and `ExtendedData` with `Source` (this lane), `Sink` (the
 //! lanes it connects to) and `SignalGroup` (one per sink), the structure of a
 //! J2735 lane with its `connectsTo` list.  Lanes with sinks are ingress
-//! lanes, lanes that are someone's sink egress lanes; as in J2735 the points
-//! of every lane start at the intersection, so ingress lanes are reversed
-//! into travel direction.  Lanes that are neither (e.g. crosswalks without
-//! connections) are reported and skipped.
+//! lanes, lanes that are someone's sink egress lanes; every lane is turned into
+//! travel direction by which of its ends lies nearest the lanes it connects
+//! with.  Two short stubs that are each other's only sink (the site's way of
+//! listing a pedestrian crossing, one signal group per direction) become one
+//! crosswalk.  Lanes that are neither are reported and skipped.
 
-use super::network::{GeoRef, NetConnection, NetJunction, NetLane, Network};
+use super::network::{GeoRef, NetConnection, NetCrosswalk, NetJunction, NetLane, Network};
 use super::{ImportError, ParseOptions};
 use crate::model::LaneType;
 use std::collections::BTreeMap;
@@ -22,6 +23,15 @@ fn perr(opts: &ParseOptions, message: String) -> ImportError {
 
 /// A lane of the KML: points (lon, lat), sink lanes, a signal group per sink.
 type KmlLane = (Vec<[f64; 2]>, Vec<u32>, Vec<u32>);
+
+/// Lanes shorter than this that are each other's only sink are the two kerbs of a crosswalk.
+const STUB_M: f64 = 6.0;
+/// Width given to crosswalks (the KML carries none).
+const CROSSWALK_WIDTH_M: f64 = 3.0;
+
+fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
 
 fn numbers(s: &str) -> Vec<u32> {
     s.split(|c: char| c == ',' || c.is_whitespace()).filter_map(|v| v.trim().parse().ok()).collect()
@@ -85,24 +95,83 @@ pub fn parse_kml(text: &str, opts: &ParseOptions) -> Result<Network, ImportError
             lanes.insert(n, (coords, sinks, groups));
         }
         let is_sink: std::collections::BTreeSet<u32> = lanes.values().flat_map(|l| l.1.iter().copied()).collect();
+        // local metres around the reference point (or the first lane) for the geometric tests
+        let origin = centre.or_else(|| lanes.values().next().map(|l| l.0[0])).unwrap_or([0.0, 0.0]);
+        let k = origin[1].to_radians().cos() * 111_320.0;
+        let xy = |p: &[f64; 2]| [(p[0] - origin[0]) * k, (p[1] - origin[1]) * 111_320.0];
+        let length = |pts: &[[f64; 2]]| pts.windows(2).map(|w| dist(xy(&w[0]), xy(&w[1]))).sum::<f64>();
+        // Crosswalks: the site lists each crossing as two short kerb stubs that are each other's sink
+        // (lane 11 -> 12 and 12 -> 11), one pedestrian signal group per direction.
+        let mut crossing: BTreeMap<u32, u32> = BTreeMap::new();
+        for (n, (pts, sinks, _)) in &lanes {
+            if let [m] = sinks.as_slice() {
+                if let Some((mpts, msinks, _)) = lanes.get(m) {
+                    if msinks == &[*n] && length(pts) < STUB_M && length(mpts) < STUB_M {
+                        crossing.insert(*n, *m);
+                    }
+                }
+            }
+        }
         let mut signalised = false;
+        for (&n, &m) in crossing.iter().filter(|(n, m)| n < m) {
+            let g = |l: u32| lanes.get(&l).and_then(|x| x.2.first().copied()).filter(|g| *g > 0);
+            let (ga, gb) = (g(n), g(m));
+            if ga.is_some() && gb.is_some() && ga != gb {
+                net.warnings.push(format!(
+                    "intersection {jid}: crossing lanes {n} <-> {m} have signal groups {} and {} by direction; the crosswalk keeps {}",
+                    ga.unwrap_or(0),
+                    gb.unwrap_or(0),
+                    ga.unwrap_or(0)
+                ));
+            }
+            let mid = |l: u32| {
+                let p = &lanes[&l].0;
+                [(p[0][0] + p[p.len() - 1][0]) / 2.0, (p[0][1] + p[p.len() - 1][1]) / 2.0]
+            };
+            signalised |= ga.or(gb).is_some();
+            net.crosswalks.push(NetCrosswalk {
+                id: format!("{jid}:{n}-{m}"),
+                junction: jid.clone(),
+                centre: vec![mid(n), mid(m)],
+                width_m: CROSSWALK_WIDTH_M,
+                signal: ga.or(gb).map(|g| g.to_string()),
+            });
+        }
+        // every lane's sources, for orienting egress lanes
+        let mut sources: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (n, l) in &lanes {
+            for s in &l.1 {
+                sources.entry(*s).or_default().push(*n);
+            }
+        }
         for (n, (pts, sinks, groups)) in &lanes {
+            if crossing.contains_key(n) {
+                continue;
+            }
             let ingress = !sinks.is_empty();
             if !ingress && !is_sink.contains(n) {
                 net.warnings
                     .push(format!("intersection {jid}: lane {n} has no connection and is no lane's sink; skipped"));
                 continue;
             }
-            // orient by geometry: an ingress lane ends, an egress lane starts, nearer the reference point
+            // Orient into travel direction: an ingress lane ends, an egress lane starts, at the end nearest
+            // the lanes it connects with (their nearest end); the reference point decides only when there
+            // are none.  (The reference point alone fails for lanes that pass it tangentially.)
+            let partners: Vec<[f64; 2]> =
+                (if ingress { sinks.clone() } else { sources.get(n).cloned().unwrap_or_default() })
+                    .iter()
+                    .filter_map(|p| lanes.get(p))
+                    .flat_map(|l| [xy(&l.0[0]), xy(&l.0[l.0.len() - 1])])
+                    .collect();
+            let (a, b) = (xy(&pts[0]), xy(&pts[pts.len() - 1]));
+            let near = |p: [f64; 2], set: &[[f64; 2]]| set.iter().map(|q| dist(p, *q)).fold(f64::INFINITY, f64::min);
+            let starts_near = if partners.is_empty() {
+                centre.is_none_or(|c| dist(a, xy(&c)) <= dist(b, xy(&c)))
+            } else {
+                near(a, &partners) <= near(b, &partners)
+            };
             let mut centre_line = pts.clone();
-            if let (Some(c), Some(a), Some(b)) = (centre, pts.first(), pts.last()) {
-                let k = c[1].to_radians().cos();
-                let d = |p: &[f64; 2]| ((p[0] - c[0]) * k).hypot(p[1] - c[1]);
-                let starts_near = d(a) <= d(b);
-                if ingress == starts_near {
-                    centre_line.reverse();
-                }
-            } else if ingress {
+            if ingress == starts_near {
                 centre_line.reverse();
             }
             net.lanes.push(NetLane {
@@ -200,6 +269,15 @@ mod tests {
             report.warnings.len()
         );
         assert_eq!(x.id, 5678);
-        assert!(x.signal_groups.len() >= 20, "{}", x.signal_groups.len());
+        // 28 travel lanes, 24 vehicle connections, 8 crossings (16 stubs); 22 groups of which 3 only
+        // belong to the second direction of a crossing
+        assert_eq!(x.connections.len(), 24);
+        assert_eq!(x.lanes.iter().filter(|l| l.lane_type == crate::model::LaneType::Crosswalk).count(), 8);
+        assert_eq!(x.signal_groups.len(), 19);
+        assert!(!crate::validate::has_errors(&crate::validate::validate(
+            "k733",
+            &m,
+            &crate::model::SourceMap::default()
+        )));
     }
 }

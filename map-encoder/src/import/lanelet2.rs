@@ -1007,6 +1007,21 @@ impl<'a> Lanelets<'a> {
                 }
             }
         }
+        // Dangling lanelets: bounds that share no end nodes with any other lanelet (often drawn next to,
+        // not joined with, their neighbours). Nothing can connect them, so say so by id.
+        for l in self.lls.iter().filter(|l| l.travel() && l.preds.is_empty() && l.succs.is_empty()) {
+            cx.warn(if l.internal {
+                format!(
+                    "lanelet {}: lies in a junction but has no predecessor or successor (its bounds share no end nodes with other lanelets): its movement is not mapped",
+                    l.id
+                )
+            } else {
+                format!(
+                    "lanelet {}: dangling, no predecessor or successor (its bounds share no end nodes with other lanelets): imported only if it borders a junction",
+                    l.id
+                )
+            });
+        }
         // Lanes.
         let mut lanes = Vec::new();
         for (i, l) in self.lls.iter().enumerate() {
@@ -1040,6 +1055,18 @@ impl<'a> Lanelets<'a> {
                 stop_line,
             });
         }
+        // Lanelets outside junctions that follow one another become one lane (`first..last`).
+        let next: Vec<(String, String)> = self
+            .lls
+            .iter()
+            .filter(|l| !l.internal)
+            .flat_map(|l| {
+                l.succs
+                    .iter()
+                    .filter(|&&k| !self.lls[k].internal)
+                    .map(|&k| (l.id.to_string(), self.lls[k].id.to_string()))
+            })
+            .collect();
         // Junctions.
         let mut junctions = Vec::new();
         for (c, id) in self.junction_ids.iter().enumerate() {
@@ -1078,7 +1105,9 @@ impl<'a> Lanelets<'a> {
                 signal,
             });
         }
-        Network { geo: frame.geo(), lanes, connections, junctions, crosswalks, warnings: cx.warnings }
+        let mut net = Network { geo: frame.geo(), lanes, connections, junctions, crosswalks, warnings: cx.warnings };
+        net.merge_chains(&next);
+        net
     }
 
     fn is_stop_sign(&self, reg: &str, osm: &Osm) -> bool {
@@ -1171,6 +1200,14 @@ mod tests {
         }
     }
 
+    /// The lanelet at the end (start) of a chained lane id `first..last`.
+    fn last(id: &str) -> &str {
+        id.rsplit("..").next().unwrap_or(id)
+    }
+    fn first(id: &str) -> &str {
+        id.split("..").next().unwrap_or(id)
+    }
+
     const FZI: &str = "/work/shared/data/lanelet2/fzi_mapping_example.osm";
     const TOKYO: &str = "/work/shared/data/lanelet2/tier4_autoware_intersection_tokyo.osm";
     const K733: &str = "/work/shared/data/trajectories/taf-bw_k733_2020-09-15/k733_2020-09-15.osm";
@@ -1189,8 +1226,9 @@ mod tests {
         let sig: Vec<&NetJunction> = n.junctions.iter().filter(|j| j.signalised).collect();
         assert_eq!(sig.len(), 1);
         let j = sig[0].id.as_str();
+        // lanes are chains of lanelets (`first..last`): an incoming lane ends with the lanelet at the junction
         let mut incoming: Vec<&str> =
-            n.lanes.iter().filter(|l| l.to_junction.as_deref() == Some(j)).map(|l| l.id.as_str()).collect();
+            n.lanes.iter().filter(|l| l.to_junction.as_deref() == Some(j)).map(|l| last(&l.id)).collect();
         incoming.sort_unstable();
         assert_eq!(
             incoming,
@@ -1202,7 +1240,7 @@ mod tests {
         let lights: HashSet<&str> = conns.iter().filter_map(|c| c.signal.as_deref()).collect();
         assert_eq!(lights, HashSet::from(["45218", "45222", "45224", "45226", "45232", "45234"]));
         assert!(conns.iter().all(|c| c.signal.is_some()));
-        let sig_of = |from: &str| conns.iter().find(|c| c.from == from).and_then(|c| c.signal.as_deref());
+        let sig_of = |from: &str| conns.iter().find(|c| last(&c.from) == from).and_then(|c| c.signal.as_deref());
         assert_eq!((sig_of("44972"), sig_of("44968")), (Some("45222"), Some("45224")));
         // 8 crosswalk lanelets: 3 at this junction, 5 elsewhere (warned).
         let cw: Vec<&str> = n.crosswalks.iter().map(|c| c.id.as_str()).collect();
@@ -1232,7 +1270,7 @@ mod tests {
         assert!(main.iter().all(|c| c.signal.is_some() && c.maneuver.is_some()));
         let vehicle_lights: HashSet<&str> = main.iter().filter_map(|c| c.signal.as_deref()).collect();
         assert_eq!(vehicle_lights.len(), 12);
-        let c = main.iter().find(|c| c.from == "648" && c.to == "657").unwrap();
+        let c = main.iter().find(|c| last(&c.from) == "648" && first(&c.to) == "657").unwrap();
         assert_eq!((c.signal.as_deref(), c.maneuver), (Some("10141"), Some(Maneuver::Straight)));
         assert_eq!(n.connections.iter().filter(|c| c.junction == "area:4133").count(), 2);
         let cw: Vec<(&str, &str, Option<&str>)> =
@@ -1247,9 +1285,10 @@ mod tests {
             ]
         );
         // speed_limit tags (km/h).
-        let speed = |id: &str| n.lanes.iter().find(|l| l.id == id).and_then(|l| l.speed_kph);
+        let speed = |id: &str| n.lanes.iter().find(|l| last(&l.id) == id).and_then(|l| l.speed_kph);
         assert_eq!((speed("654"), speed("648")), (Some(30.0), Some(50.0)));
-        assert_eq!(n.lanes.len(), 40);
+        // 40 lanelets outside the areas, chained one to one into 23 lanes
+        assert_eq!(n.lanes.len(), 23);
         check(&n);
     }
 
@@ -1269,7 +1308,10 @@ mod tests {
         assert_eq!(n.connections.len(), 15);
         assert_eq!(n.lanes.len(), 18);
         assert!(n.lanes.iter().all(|l| matches!(l.speed_kph, Some(v) if v == 50.0 || v == 60.0)));
-        assert!(n.warnings.is_empty(), "{:?}", n.warnings);
+        // its two slip lanes are drawn apart from their neighbours: named, not silently lost
+        assert_eq!(n.warnings.len(), 2, "{:?}", n.warnings);
+        assert!(n.warnings[0].starts_with("lanelet -104341: lies in a junction but has no predecessor"));
+        assert!(n.warnings[1].starts_with("lanelet -104342: dangling"));
         check(&n);
         if let Some(text) = load(K729) {
             assert_eq!(topology(&text).1, 30);

@@ -289,7 +289,12 @@ pub fn parse_opendrive(text: &str, opts: &ParseOptions) -> Result<Network, Impor
         }
     }
 
-    Ok(Network { geo, lanes, connections, junctions: net_junctions, crosswalks, warnings: cx.warnings })
+    // Lane sections and linked roads that continue one another become one lane (`first..last`).
+    let next: Vec<(String, String)> =
+        roads.iter().filter(|r| r.junction.is_none()).flat_map(|r| net.continuity(r)).collect();
+    let mut network = Network { geo, lanes, connections, junctions: net_junctions, crosswalks, warnings: cx.warnings };
+    network.merge_chains(&next);
+    Ok(network)
 }
 
 // ---------------------------------------------------------------------------
@@ -1259,6 +1264,48 @@ impl Net<'_> {
         self.road(&l.id).and_then(|o| o.junction.clone())
     }
 
+    /// `(a, b)` pairs where lane `b` continues lane `a` in travel direction: across the road's lane
+    /// sections (lane `<link>`s) and into the ordinary roads its ends link to.
+    fn continuity(&self, r: &Road) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut push = |forward: bool, here: String, there: String| {
+            out.push(if forward { (here, there) } else { (there, here) });
+        };
+        let nsec = r.sections.len();
+        for (si, sec) in r.sections.iter().enumerate() {
+            for l in sec.left.iter().chain(sec.right.iter()) {
+                let forward = r.lane_forward(l.id) != l.reversed;
+                let here = lane_key(r, si, l.id);
+                if let Some(k) = l.succ {
+                    if si + 1 < nsec {
+                        push(forward, here.clone(), lane_key(r, si + 1, k));
+                    } else if let Some((o, c)) = self.ordinary_link(r, End::End) {
+                        // our end meets the other road's `c` end: along s into its start, against s into its end
+                        push(forward, here.clone(), lane_key(o, o.section_at_end(c), k));
+                    }
+                }
+                if let Some(k) = l.pred {
+                    if si == 0 {
+                        if let Some((o, c)) = self.ordinary_link(r, End::Start) {
+                            push(!forward, here, lane_key(o, o.section_at_end(c), k));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The ordinary (non-junction) road linked at a road's end, and the end of it that touches.
+    fn ordinary_link(&self, r: &Road, end: End) -> Option<(&Road, End)> {
+        let l = r.link(end)?;
+        if l.junction {
+            return None;
+        }
+        let o = self.road(&l.id)?;
+        o.junction.is_none().then_some((o, l.contact.unwrap_or(End::Start)))
+    }
+
     fn road_lanes(&self, cx: &mut Ctx, r: &Road, out: &mut Vec<NetLane>) {
         let j_start = self.junction_at(r, End::Start);
         let j_end = self.junction_at(r, End::End);
@@ -1735,8 +1782,11 @@ mod tests {
             let want = if road == "0" || road == "25" { "56" } else { "57" };
             assert_eq!(c.signal.as_deref(), Some(want), "{c:?}");
         }
-        // 35 driving + 4 sidewalk lanes on ordinary roads, minus none: 32 vehicle lanes, 4 sidewalks.
-        assert_eq!(n.lanes.iter().filter(|l| l.lane_type == LaneType::Vehicle).count(), 32);
+        // 35 driving + 4 sidewalk lanes on ordinary roads: 32 vehicle lanes, 4 sidewalks; roads 6 and 14
+        // continue into road 12, so two pairs are joined into one lane each.
+        assert_eq!(n.lanes.iter().filter(|l| l.lane_type == LaneType::Vehicle).count(), 30);
+        let l = n.lanes.iter().find(|l| l.id == "6:0:-1..12:0:-1").unwrap();
+        assert_eq!((l.to_junction.as_deref(), l.from_junction.as_deref()), (None, Some("39")));
         assert_eq!(n.lanes.iter().filter(|l| l.lane_type == LaneType::Sidewalk).count(), 4);
         // Road 0 lane -1: width 1.4427 + 0.1086 ds ... averaged over the 30 samples (checked by hand).
         let l = n.lanes.iter().find(|l| l.id == "0:0:-1").unwrap();
@@ -1777,7 +1827,8 @@ mod tests {
         assert_eq!(n.connections.len(), 82);
         assert_eq!(n.connections.iter().filter(|c| c.signal.is_some()).count(), 58);
         // Road 6 → 7 through connecting road 89: signalReference 945 (controller 965), turnRelation Straight.
-        let c = n.connections.iter().find(|c| c.from == "6:0:-1" && c.to == "7:0:-1").unwrap();
+        // (road 7 continues as road 3 into junction 532: one lane `7:0:-1..3:0:1`)
+        let c = n.connections.iter().find(|c| c.from == "6:0:-1" && c.to == "7:0:-1..3:0:1").unwrap();
         assert_eq!(
             (c.junction.as_str(), c.signal.as_deref(), c.maneuver),
             ("23", Some("965"), Some(Maneuver::Straight))
@@ -1787,11 +1838,13 @@ mod tests {
         assert_eq!(cw.junction, "23");
         assert!((cw.width_m - 2.921).abs() < 0.01, "{}", cw.width_m);
         assert!((dist(cw.centre[0], cw.centre[1]) - 19.40).abs() < 0.05);
-        let l = n.lanes.iter().find(|l| l.id == "1:0:-1").unwrap();
+        let l = n.lanes.iter().find(|l| l.id == "4:0:1..1:0:-1").unwrap();
         assert!((l.width_m - 3.5).abs() < 1e-9);
         assert!((l.speed_kph.unwrap() - 40.0 * 1.609_344).abs() < 1e-9);
-        assert_eq!(n.lanes.iter().filter(|l| l.lane_type == LaneType::Vehicle).count(), 86);
-        assert_eq!(n.lanes.iter().filter(|l| l.lane_type == LaneType::Sidewalk).count(), 46);
+        // 86 vehicle and 46 sidewalk lane pieces on ordinary roads; roads that link directly (no junction
+        // between them) continue one another and are joined: 50 vehicle lanes and 28 sidewalks
+        assert_eq!(n.lanes.iter().filter(|l| l.lane_type == LaneType::Vehicle).count(), 50);
+        assert_eq!(n.lanes.iter().filter(|l| l.lane_type == LaneType::Sidewalk).count(), 28);
         check_lines(&n);
         let gap = max_gap(&text);
         assert!(gap < 0.05, "lane ends do not meet: {gap} m");
