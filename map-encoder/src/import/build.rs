@@ -28,7 +28,7 @@ use super::ImportError;
 use crate::geo::{LatLon, LocalFrame};
 use crate::geometry::{self, P2};
 use crate::model::{
-    Approach, Connection, Direction, Intersection, Lane, LaneType, Link, LinkEnd, Maneuver, MapFile, Reference,
+    Approach, Ban, Connection, Direction, Intersection, Lane, LaneType, Link, LinkEnd, Maneuver, MapFile, Reference,
     SignalGroup, SignalKind, SpeedLimit, Target, FORMAT,
 };
 use crate::validate::limits;
@@ -345,7 +345,11 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
             id: xid,
             region: opts.region,
             name: Some(ascii_name(j.name.as_deref().unwrap_or(&format!("junction {}", j.id)))),
-            reference: Reference { lat: refll[0], lon: refll[1], elevation_m: 0.0 },
+            reference: Reference {
+                lat: refll[0],
+                lon: refll[1],
+                elevation_m: j.elevation_m.map_or(0.0, |z| (z * 10.0).round() / 10.0),
+            },
             speed_limit_kph: None,
             approaches: Vec::new(),
             lanes: Vec::new(),
@@ -429,7 +433,7 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
                         })
                         .unwrap_or_default(),
                     only: nl.only.clone(),
-                    bans: Vec::new(),
+                    bans: nl.bans.iter().map(|&vehicle| Ban { vehicle, time: None }).collect(),
                     signal_group: None,
                 });
             }
@@ -459,6 +463,7 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
             Some(g as u8)
         };
         // connections, at most 8 per lane
+        let mut permissive: BTreeSet<u8> = BTreeSet::new();
         let mut per_lane: BTreeMap<u8, usize> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for c in &conns {
@@ -495,6 +500,18 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
                 }
             });
             let signal_group = c.signal.as_deref().and_then(|s| group_of(s, SignalKind::Protected, &mut report));
+            // Under a signal, a turn that must give way (to oncoming traffic, to a merging flow) is a
+            // permissive movement; a straight movement's yield rule only settles who goes first when
+            // both are green (as Autoware maps record it), so it stays protected.
+            if let Some(g) = signal_group.filter(|_| c.yields && maneuver != Maneuver::Straight) {
+                permissive.insert(g);
+            } else if c.yields && signal_group.is_none() {
+                if let Some(l) = x.lanes.iter_mut().find(|l| l.id == from) {
+                    if !l.maneuvers.contains(&Maneuver::Yield) {
+                        l.maneuvers.push(Maneuver::Yield);
+                    }
+                }
+            }
             x.connections.push(Connection { from, to: Target::Lane(to), maneuver, signal_group });
         }
         // crosswalks
@@ -542,6 +559,10 @@ pub fn build(net: &Network, opts: &BuildOptions) -> Result<(MapFile, ImportRepor
                 bans: Vec::new(),
                 signal_group,
             });
+        }
+        // a group with any movement that must give way shows permissive green
+        for e in sg_order.iter_mut().filter(|e| permissive.contains(&e.1) && e.2 == SignalKind::Protected) {
+            e.2 = SignalKind::Permissive;
         }
         x.signal_groups = sg_order
             .into_iter()

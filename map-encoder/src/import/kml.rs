@@ -181,6 +181,7 @@ pub fn parse_kml(text: &str, opts: &ParseOptions) -> Result<Network, ImportError
                 lane_type: LaneType::Vehicle,
                 speed_kph: None,
                 only: Vec::new(),
+                bans: Vec::new(),
                 to_junction: ingress.then(|| jid.clone()),
                 from_junction: (!ingress).then(|| jid.clone()),
                 stop_line: true,
@@ -206,10 +207,12 @@ pub fn parse_kml(text: &str, opts: &ParseOptions) -> Result<Network, ImportError
                     to: format!("{jid}:{s}"),
                     maneuver: None,
                     signal: g.map(|g| g.to_string()),
+                    yields: false,
                 });
             }
         }
         net.junctions.push(NetJunction {
+            elevation_m: None,
             id: jid.clone(),
             signalised,
             centre,

@@ -162,6 +162,8 @@ struct RawNode {
     lat: f64,
     lon: f64,
     local: Option<[f64; 2]>,
+    /// `ele` tag (metres), when present and a number.
+    ele: Option<f64>,
 }
 
 struct Way<'a> {
@@ -250,7 +252,8 @@ impl Cx {
                 }
                 _ => None,
             };
-            nodes.insert(id, RawNode { lat, lon, local });
+            let ele = t.get("ele").and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+            nodes.insert(id, RawNode { lat, lon, local, ele });
         }
         let mut ways = HashMap::new();
         for w in elements(root, "way").filter(|n| !deleted(*n)) {
@@ -762,6 +765,17 @@ impl<'a> Lanelets<'a> {
         })
     }
 
+    /// Whether a lanelet must give way: it is a `yield` member of a `right_of_way` element (which
+    /// plain Lanelet2 maps reference from the yielding lanelet, Autoware maps from the one with
+    /// priority, so every element is searched).
+    fn yields(&self, i: usize) -> bool {
+        let id = self.lls[i].id;
+        self.regs
+            .values()
+            .filter(|e| e.tag("subtype") == Some("right_of_way"))
+            .any(|e| e.members.iter().any(|m| m.role == "yield" && m.id == id))
+    }
+
     fn reg_subtype(&self, id: &str) -> &str {
         self.regs.get(id).and_then(|r| r.tag("subtype")).unwrap_or("")
     }
@@ -997,12 +1011,14 @@ impl<'a> Lanelets<'a> {
                     if signal.is_some() {
                         signalled_from.insert(i);
                     }
+                    let yields = self.yields(i) || path.iter().any(|&x| self.yields(x));
                     connections.push(NetConnection {
                         junction: self.junction_ids[c.unwrap_or(0)].clone(),
                         from: l.id.to_string(),
                         to: sl.id.to_string(),
                         maneuver,
                         signal: signal.map(String::from),
+                        yields,
                     });
                 }
             }
@@ -1050,6 +1066,7 @@ impl<'a> Lanelets<'a> {
                 lane_type,
                 speed_kph,
                 only: l.only.clone(),
+                bans: Vec::new(),
                 to_junction,
                 from_junction,
                 stop_line,
@@ -1075,7 +1092,23 @@ impl<'a> Lanelets<'a> {
             let k = mids.len().max(1) as f64;
             let centre = [mids.iter().map(|p| p[0]).sum::<f64>() / k, mids.iter().map(|p| p[1]).sum::<f64>() / k];
             let signalised = connections.iter().any(|x| &x.junction == id && x.signal.is_some());
-            junctions.push(NetJunction { id: id.clone(), signalised, centre: Some(frame.out(centre)), name: None });
+            // mean `ele` of the end nodes of the junction's lanelets
+            let eles: Vec<f64> = (0..n)
+                .filter(|&i| self.cluster[i] == Some(c))
+                .flat_map(|i| {
+                    let l = &self.lls[i];
+                    [l.start.0, l.start.1, l.end.0, l.end.1]
+                })
+                .filter_map(|nid| osm.nodes.get(nid).and_then(|x| x.ele))
+                .collect();
+            let elevation_m = (!eles.is_empty()).then(|| eles.iter().sum::<f64>() / eles.len() as f64);
+            junctions.push(NetJunction {
+                id: id.clone(),
+                signalised,
+                centre: Some(frame.out(centre)),
+                name: None,
+                elevation_m,
+            });
         }
         // Crosswalks.
         let mut crosswalks = Vec::new();
@@ -1287,6 +1320,10 @@ mod tests {
         // speed_limit tags (km/h).
         let speed = |id: &str| n.lanes.iter().find(|l| last(&l.id) == id).and_then(|l| l.speed_kph);
         assert_eq!((speed("654"), speed("648")), (Some(30.0), Some(50.0)));
+        // right_of_way (referenced from the lanelet with priority, Autoware style): the right turns
+        // through 571, 572, 652, 653 give way to oncoming traffic
+        let yielding = main.iter().filter(|c| c.yields).count();
+        assert!(yielding >= 4, "{yielding}");
         // 40 lanelets outside the areas, chained one to one into 23 lanes
         assert_eq!(n.lanes.len(), 23);
         check(&n);
@@ -1378,8 +1415,9 @@ mod tests {
             &[r[1], r[0]],
             &format!("{road}<member type='relation' ref='101' role='regulatory_element'/>"),
         );
+        // The northbound road gives way (right_of_way 102, referenced from the yielding lanelet).
         let (l, r) = north(-50.0, -10.0);
-        m.lanelet(4, &l, &r, road);
+        m.lanelet(4, &l, &r, &format!("{road}<member type='relation' ref='102' role='regulatory_element'/>"));
         let (l, r) = north(-10.0, 10.0);
         m.lanelet(5, &l, &r, road);
         let (l, r) = north(10.0, 50.0);
@@ -1391,7 +1429,9 @@ mod tests {
         m.xml += &format!(
             "<relation id='100'><member type='way' ref='{stop}' role='ref_line'/><member type='way' ref='{light}' role='refers'/>\
              <tag k='type' v='regulatory_element'/><tag k='subtype' v='traffic_light'/></relation>\n\
-             <relation id='101'><tag k='type' v='regulatory_element'/><tag k='subtype' v='road_marking'/></relation>\n"
+             <relation id='101'><tag k='type' v='regulatory_element'/><tag k='subtype' v='road_marking'/></relation>\n\
+             <relation id='102'><member type='relation' ref='4' role='yield'/><member type='relation' ref='1' role='right_of_way'/>\
+             <tag k='type' v='regulatory_element'/><tag k='subtype' v='right_of_way'/></relation>\n"
         );
         format!("<?xml version='1.0'?><osm version='0.6'>\n{}</osm>", m.xml)
     }
@@ -1408,6 +1448,14 @@ mod tests {
         let c: Vec<(&str, &str, Option<&str>)> =
             n.connections.iter().map(|c| (c.from.as_str(), c.to.as_str(), c.signal.as_deref())).collect();
         assert_eq!(c, [("1", "3", Some("100")), ("4", "6", None)]);
+        assert_eq!(n.connections.iter().map(|c| c.yields).collect::<Vec<_>>(), [false, true]);
+        // the builder gives the yielding lane the always-yield manoeuvre
+        let (m, _) = super::super::build(&n, &Default::default()).unwrap();
+        let x = &m.intersections[0];
+        let from4 = x.connections.iter().find(|c| c.signal_group.is_none()).unwrap().from;
+        let lane4 = x.lanes.iter().find(|l| l.id == from4).unwrap();
+        assert_eq!(lane4.maneuvers, [crate::model::Maneuver::Yield]);
+        assert!(x.lanes.iter().filter(|l| l.id != from4).all(|l| l.maneuvers.is_empty()));
         let l1 = &n.lanes[0];
         assert_eq!((l1.to_junction.as_deref(), l1.from_junction.as_deref(), l1.stop_line), (Some("ll:2"), None, true));
         assert_eq!(l1.speed_kph, Some(50.0));

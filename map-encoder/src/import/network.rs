@@ -47,6 +47,8 @@ pub struct NetLane {
     pub speed_kph: Option<f64>,
     /// Classes allowed exclusively (e.g. a bus lane: `[Bus]`); empty = general.
     pub only: Vec<VehicleClass>,
+    /// Classes banned from the lane (OpenDRIVE `<access rule="deny">`).
+    pub bans: Vec<VehicleClass>,
     /// The junction this lane leads into (its end is a stop line there), if any.
     pub to_junction: Option<String>,
     /// The junction this lane leaves from, if any.
@@ -69,6 +71,9 @@ pub struct NetConnection {
     /// The controlling signal, as the source map names it (e.g. SUMO `tl:linkIndex`,
     /// an OpenDRIVE signal id, a Lanelet2 traffic_light regulatory element id).
     pub signal: Option<String>,
+    /// The movement must give way to others (Lanelet2 `right_of_way` role `yield`): under a signal its
+    /// group is permissive; without one its lane carries the always-yield manoeuvre.
+    pub yields: bool,
 }
 
 /// A junction of the source map.
@@ -82,6 +87,9 @@ pub struct NetJunction {
     pub centre: Option<[f64; 2]>,
     /// A name, when the source map gives one.
     pub name: Option<String>,
+    /// Height of the junction in metres, as the source map gives it (Lanelet2 node `ele`, OpenDRIVE
+    /// elevation profile, SUMO junction z); written to the MAP's reference point.
+    pub elevation_m: Option<f64>,
 }
 
 /// A crosswalk at a junction.
@@ -145,6 +153,7 @@ impl Network {
                 && ins[j] == 1
                 && a.lane_type == b.lane_type
                 && a.only == b.only
+                && a.bans == b.bans
                 && a.to_junction.is_none()
                 && b.from_junction.is_none();
             if joinable {
@@ -227,6 +236,7 @@ impl Network {
                 lane_type: rules.lane_type,
                 speed_kph: rules.speed_kph,
                 only: rules.only.clone(),
+                bans: rules.bans.clone(),
                 to_junction: last.to_junction.clone(),
                 from_junction: first.from_junction.clone(),
                 stop_line: last.stop_line,
@@ -256,6 +266,7 @@ mod tests {
             lane_type: LaneType::Vehicle,
             speed_kph: Some(if to.is_some() { 50.0 } else { 30.0 }),
             only: vec![],
+            bans: vec![],
             to_junction: to.map(String::from),
             from_junction: from.map(String::from),
             stop_line: to.is_some(),
@@ -282,6 +293,7 @@ mod tests {
                 to: "f".into(),
                 maneuver: None,
                 signal: None,
+                yields: false,
             }],
             junctions: vec![],
             crosswalks: vec![],

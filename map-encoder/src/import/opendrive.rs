@@ -200,6 +200,13 @@ pub fn parse_opendrive(text: &str, opts: &ParseOptions) -> Result<Network, Impor
     // Geo-reference (needs the map's extent for the LGSVL false-origin rule).
     let extent = roads.iter().flat_map(|r| r.geoms.iter()).fold(0.0_f64, |m, g| m.max(g.x.abs()).max(g.y.abs()));
     let (geo, rot) = cx.georef(root, opts, extent)?;
+    // the 1.5+ header <offset z> lifts every height of the map
+    let z_offset = element(root, "header")
+        .and_then(|h| element(h, "offset"))
+        .and_then(|o| o.attribute("z"))
+        .and_then(|z| z.trim().parse::<f64>().ok())
+        .filter(|z| z.is_finite())
+        .unwrap_or(0.0);
     let net = Net { roads: &roads, road_idx: &road_idx, sig_info: &sig_info, controller_of: &controller_of, rot };
 
     // Lanes of ordinary roads.
@@ -237,7 +244,10 @@ pub fn parse_opendrive(text: &str, opts: &ParseOptions) -> Result<Network, Impor
         }
         // Dynamic signals standing on the junction's connecting roads.
         let mut pts: Vec<[f64; 2]> = Vec::new();
+        let mut zs: Vec<f64> = Vec::new();
         for r in roads.iter().filter(|r| r.junction.as_deref() == Some(j.id.as_str())) {
+            zs.extend(r.z(0.0));
+            zs.extend(r.z(r.length));
             if r.signals.iter().any(|e| sig_info.get(&e.id).is_some_and(|i| i.dynamic)) {
                 signalised = true;
             }
@@ -247,7 +257,8 @@ pub fn parse_opendrive(text: &str, opts: &ParseOptions) -> Result<Network, Impor
         let n = pts.len() as f64;
         let mean = [pts.iter().map(|p| p[0]).sum::<f64>() / n, pts.iter().map(|p| p[1]).sum::<f64>() / n];
         let centre = (!pts.is_empty() && mean.iter().all(|v| v.is_finite())).then_some(mean);
-        net_junctions.push(NetJunction { id: j.id.clone(), signalised, centre, name: j.name.clone() });
+        let elevation_m = (!zs.is_empty()).then(|| zs.iter().sum::<f64>() / zs.len() as f64 + z_offset);
+        net_junctions.push(NetJunction { id: j.id.clone(), signalised, centre, name: j.name.clone(), elevation_m });
     }
     if skipped_non_travel > 0 {
         cx.warn(format!(
@@ -484,6 +495,9 @@ struct LaneDef {
     /// `(sOffset, km/h)` records.
     speeds: Vec<(f64, Option<f64>)>,
     reversed: bool,
+    /// `<access>`: classes allowed exclusively and classes denied.
+    allow: Vec<VehicleClass>,
+    deny: Vec<VehicleClass>,
 }
 
 #[derive(Debug, Clone)]
@@ -568,6 +582,8 @@ struct Road {
     succ: Option<Link>,
     geoms: Vec<Geom>,
     lane_offsets: Vec<Cubic>,
+    /// `<elevationProfile>` records.
+    elevations: Vec<Cubic>,
     sections: Vec<Section>,
     /// `(s, km/h)` from `<type><speed>`.
     speeds: Vec<(f64, Option<f64>)>,
@@ -587,6 +603,11 @@ impl Road {
             ds = ds.min(g.len);
         }
         g.pose(ds)
+    }
+
+    /// Height of the reference line at `s`, when the road has an elevation profile.
+    fn z(&self, s: f64) -> Option<f64> {
+        record_at(&self.elevations, s).map(|r| r.at(s - r.s)).filter(|z| z.is_finite())
     }
 
     fn lane_offset(&self, s: f64) -> f64 {
@@ -873,6 +894,15 @@ impl Ctx {
         }
         speeds.sort_by(|a, b| a.0.total_cmp(&b.0));
 
+        // Elevation profile (z of the reference line along s).
+        let mut elevations = Vec::new();
+        if let Some(ep) = element(n, "elevationProfile") {
+            for e in elements(ep, "elevation") {
+                elevations.push(self.cubic(e, "s", &format!("{what} elevation"))?);
+            }
+        }
+        elevations.sort_by(|a, b| a.s.total_cmp(&b.s));
+
         // Lanes.
         let mut lane_offsets = Vec::new();
         let mut sections = Vec::new();
@@ -1013,6 +1043,7 @@ impl Ctx {
             succ,
             geoms,
             lane_offsets,
+            elevations,
             sections,
             speeds,
             signal_defs,
@@ -1061,7 +1092,42 @@ impl Ctx {
             self.warn(format!("{lw}: direction=\"both\" imported in its standard direction"));
         }
         let ty = ln.attribute("type").unwrap_or("none").trim().to_string();
-        Ok(Some(LaneDef { id, ty, widths, borders, pred, succ, speeds, reversed: direction == "reversed" }))
+        // <access restriction=".." [rule="allow|deny"] sOffset=".."/> (1.4 has no rule: allow).  The MAP
+        // carries a lane's classes for the whole lane, so records after the first sOffset are merged.
+        let (mut allow, mut deny) = (Vec::new(), Vec::new());
+        let mut offsets: Vec<f64> = Vec::new();
+        for a in elements(ln, "access") {
+            let so = self.num_or(a, "sOffset", 0.0, &lw)?;
+            if !offsets.contains(&so) {
+                offsets.push(so);
+            }
+            let what = a.attribute("restriction").unwrap_or("").trim();
+            let rule = a.attribute("rule").unwrap_or("allow").trim();
+            match (access_class(what), rule) {
+                (Some(c), "allow") => allow.push(c),
+                (Some(c), "deny") => deny.push(c),
+                _ => self.warn(format!("{lw}: access {rule} `{what}` cannot be expressed in the MAP; ignored")),
+            }
+        }
+        if offsets.len() > 1 {
+            self.warn(format!("{lw}: access rules change along the lane; applied to the whole lane"));
+        }
+        allow.sort_unstable();
+        allow.dedup();
+        deny.sort_unstable();
+        deny.dedup();
+        Ok(Some(LaneDef {
+            id,
+            ty,
+            widths,
+            borders,
+            pred,
+            succ,
+            speeds,
+            reversed: direction == "reversed",
+            allow,
+            deny,
+        }))
     }
 
     fn parse_junction(&mut self, j: Node) -> Result<Option<Junction>, ImportError> {
@@ -1211,6 +1277,18 @@ fn lane_kind(ty: &str) -> Kind {
         "parking" => Kind::Emit(LaneType::Parking, vec![]),
         "tram" | "rail" => Kind::SkipWarn,
         _ => Kind::Skip,
+    }
+}
+
+/// A vehicle class named by an OpenDRIVE `<access restriction>` value.
+fn access_class(v: &str) -> Option<VehicleClass> {
+    match v {
+        "bus" => Some(VehicleClass::Bus),
+        "taxi" => Some(VehicleClass::Taxi),
+        "truck" | "trucks" | "delivery" => Some(VehicleClass::Truck),
+        "passengerCar" => Some(VehicleClass::Car),
+        "bicycle" => Some(VehicleClass::Bike),
+        _ => None,
     }
 }
 
@@ -1370,6 +1448,9 @@ impl Net<'_> {
                 if !forward {
                     pts.reverse();
                 }
+                // <access allow> narrows who may use the lane; a bus lane type already says bus only
+                let only = if l.allow.is_empty() { only } else { l.allow.clone() };
+                let bans = l.deny.clone();
                 let speed_kph = if lane_type.is_travel_lane() {
                     record_speed(&l.speeds, mid - sec.s).or_else(|| record_speed(&r.speeds, mid))
                 } else {
@@ -1385,6 +1466,7 @@ impl Net<'_> {
                     lane_type,
                     speed_kph,
                     only,
+                    bans,
                     to_junction,
                     from_junction,
                     stop_line: false,
@@ -1589,7 +1671,14 @@ impl Net<'_> {
             Some((s, m)) => (Some(s), m),
             None => (None, None),
         };
-        Resolved::Ok(NetConnection { junction: j.id.clone(), from: from_key, to: to_key, maneuver, signal })
+        Resolved::Ok(NetConnection {
+            junction: j.id.clone(),
+            from: from_key,
+            to: to_key,
+            maneuver,
+            signal,
+            yields: false,
+        })
     }
 
     fn crosswalk(&self, cx: &mut Ctx, r: &Road, cw: &CrosswalkObj) -> Option<NetCrosswalk> {
@@ -1974,6 +2063,23 @@ mod tests {
         // (0, -1.75) rotated by 90° is (1.75, 0).
         let l = n.lanes.iter().find(|l| l.id == "1:0:-1").unwrap();
         assert!(dist(l.centre[0], [1.75, 0.0]) < 1e-9, "{:?}", l.centre[0]);
+    }
+
+    #[test]
+    fn lane_access_rules() {
+        // road 1's lanes: bus only (allow) and no trucks (deny); an unmappable restriction warns
+        let text = synthetic(UTM, "").replacen(
+            r#"<width sOffset="0" a="3.5" b="0" c="0" d="0"/></lane>"#,
+            r#"<width sOffset="0" a="3.5" b="0" c="0" d="0"/><access sOffset="0" rule="allow" restriction="bus"/><access sOffset="0" rule="deny" restriction="trucks"/><access sOffset="0" rule="deny" restriction="emergency"/></lane>"#,
+            1,
+        );
+        let n = parse_opendrive(&text, &opts(None)).unwrap();
+        let l = n.lanes.iter().find(|l| l.only == [VehicleClass::Bus]).expect("a bus-only lane");
+        assert_eq!(l.bans, [VehicleClass::Truck]);
+        assert_eq!(n.warnings.iter().filter(|w| w.contains("`emergency` cannot be expressed")).count(), 1);
+        let (m, _) = super::super::build(&n, &Default::default()).unwrap();
+        let lane = m.intersections[0].lanes.iter().find(|x| x.only == [VehicleClass::Bus]).unwrap();
+        assert_eq!(lane.bans.iter().map(|b| b.vehicle).collect::<Vec<_>>(), [VehicleClass::Truck]);
     }
 
     #[test]

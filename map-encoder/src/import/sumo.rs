@@ -138,6 +138,7 @@ pub fn parse_sumo(bytes: &[u8], opts: &ParseOptions) -> Result<Network, ImportEr
                 lane_type,
                 speed_kph: speed,
                 only,
+                bans: Vec::new(),
                 to_junction: to.clone(),
                 from_junction: from.clone(),
                 stop_line: true,
@@ -211,7 +212,13 @@ pub fn parse_sumo(bytes: &[u8], opts: &ParseOptions) -> Result<Network, ImportEr
             (Some(t), Some(i)) => Some(signal_of(t, i)),
             _ => None,
         };
-        connections.push(NetConnection { junction, from: from_lane, to: to_lane, maneuver, signal });
+        // must give way: a signalised link that is ever green without priority (`g`), or an unsignalised
+        // link of minor / stop state
+        let yields = match (tl, link) {
+            (Some(t), Some(i)) => signature.get(&(t.to_string(), i)).is_some_and(|sig| sig.contains('g')),
+            _ => matches!(c.attribute("state"), Some("m" | "s" | "w")),
+        };
+        connections.push(NetConnection { junction, from: from_lane, to: to_lane, maneuver, signal, yields });
     }
     // crossings without a link of their own are still crosswalks
     for (id, (junction, pts, width)) in &crosswalk_edges {
@@ -234,7 +241,9 @@ pub fn parse_sumo(bytes: &[u8], opts: &ParseOptions) -> Result<Network, ImportEr
             let id = j.attribute("id")?;
             let x = j.attribute("x").and_then(|v| v.parse::<f64>().ok());
             let y = j.attribute("y").and_then(|v| v.parse::<f64>().ok());
+            let z = j.attribute("z").and_then(|v| v.parse::<f64>().ok()).filter(|z| z.is_finite());
             Some(NetJunction {
+                elevation_m: z,
                 id: id.to_string(),
                 signalised: j.attribute("type") == Some("traffic_light"),
                 centre: x.zip(y).map(|(x, y)| [x, y]),
