@@ -8,6 +8,10 @@
 //!
 //! Invariant: never depends on `cloud-control` or `sim`; no I/O in the core.
 
+pub mod fusion;
+pub mod ingest;
+pub mod sensors;
+
 use map_encoder::compile::{compile_map, CompileError, MapOptions};
 use map_encoder::csae::{encode_frame, MessageFrame};
 use map_encoder::model::MapFile;

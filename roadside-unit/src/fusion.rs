@@ -1,0 +1,1005 @@
+//! The fusion core: sensor frames in, tracked objects out.  Pure and
+//! deterministic: time is passed in (microseconds on the RSU clock), nothing
+//! here reads a clock, a socket or a file, so the daemon, the simulator's fast
+//! mode and the tests run exactly the same code.
+//!
+//! How it works (see `docs/fusion.md`):
+//! - **Time alignment.** A frame's capture time is moved onto the RSU clock
+//!   (minus the sensor's configured clock offset) and held in a reorder buffer
+//!   for `reorder_window`; frames are then processed strictly in capture-time
+//!   order, so sensors with different latencies interleave correctly.  A
+//!   frame older than what was already processed is late and counted.
+//! - **Per-sensor measurement models.** Camera positions (with their
+//!   covariance, rotated into the local frame) update linearly; radar range,
+//!   azimuth and radial speed through an extended Kalman filter.
+//! - **Association.** Mahalanobis gating, then optimal assignment
+//!   (Kuhn–Munkres) per cluster of mutually gated tracks and detections.
+//! - **Life cycle.** Tentative → confirmed after `confirm_hits` hits →
+//!   coasting when not updated for `coast_after` → deleted after
+//!   `delete_after` (tentative tracks sooner).  Duplicate tracks of one object
+//!   are merged.
+//! - **Motion model.** Constant velocity with white-noise acceleration whose
+//!   strength depends on the fused class (pedestrians accelerate gently,
+//!   cars and motorcycles hard).
+//! - **Class fusion.** A Bayesian class distribution updated by every
+//!   classified detection through the sensor's confusion rate.
+
+use crate::ingest::{Detection, Measurement, ObjectClass, SensorFrame};
+use crate::sensors::Sensor;
+use nalgebra::{Matrix2, Matrix2x4, Matrix3, Matrix3x4, Matrix4, Vector2, Vector3, Vector4};
+use std::collections::{BTreeMap, HashMap};
+
+const N_CLASSES: usize = 6;
+
+/// Tuning of the fusion core.  Times in microseconds.
+#[derive(Debug, Clone)]
+pub struct FusionConfig {
+    /// How long frames wait so that slower sensors' frames of the same instant can arrive.
+    pub reorder_window_us: i64,
+    /// Frames whose capture time is further in the future than this are refused.
+    pub max_future_us: i64,
+    /// Frames older than this (relative to now) are refused.
+    pub max_age_us: i64,
+    /// Hits that confirm a tentative track.
+    pub confirm_hits: u32,
+    /// A tentative track not updated for this long is deleted.
+    pub tentative_timeout_us: i64,
+    /// A confirmed track not updated for this long is coasting.
+    pub coast_after_us: i64,
+    /// A track not updated for this long is deleted.
+    pub delete_after_us: i64,
+    /// Gate (squared Mahalanobis distance) for 2-D position measurements.
+    pub gate_position: f64,
+    /// Gate for 3-D radar measurements.
+    pub gate_polar: f64,
+    /// Two tracks closer than this (metres) with velocities within `merge_speed_mps` are one object.
+    pub merge_distance_m: f64,
+    /// See `merge_distance_m`.
+    pub merge_speed_mps: f64,
+    /// A sensor silent for this long is reported and dropped from fusion.
+    pub silent_after_us: i64,
+    /// Fastest plausible road user, m/s: a tentative track cannot jump faster than this.
+    pub max_speed_mps: f64,
+    /// Consecutive misses by sensors that detect its class with probability >= 0.8 that delete a
+    /// tentative track (clutter rarely repeats; real objects rarely hide from a reliable sensor twice).
+    pub tentative_misses: u32,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        FusionConfig {
+            reorder_window_us: 100_000,
+            max_future_us: 1_000_000,
+            max_age_us: 2_000_000,
+            confirm_hits: 3,
+            tentative_timeout_us: 400_000,
+            coast_after_us: 300_000,
+            delete_after_us: 1_500_000,
+            gate_position: 13.8,
+            gate_polar: 16.3,
+            merge_distance_m: 1.2,
+            merge_speed_mps: 1.5,
+            silent_after_us: 1_000_000,
+            max_speed_mps: 50.0,
+            tentative_misses: 2,
+        }
+    }
+}
+
+/// Where a track is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackStatus {
+    /// Seen too few times to be trusted; not published.
+    Tentative,
+    /// Published.
+    Confirmed,
+    /// Not seen lately; published with its prediction until deleted.
+    Coasting,
+}
+
+/// One tracked object.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Stable id (never reused while the process runs; wraps at u32).
+    pub id: u32,
+    /// State `[x, y, vx, vy]` in the local frame (metres, m/s) at `t_us`.
+    pub state: Vector4<f64>,
+    /// Its covariance.
+    pub cov: Matrix4<f64>,
+    /// Time of the state.
+    pub t_us: i64,
+    /// Life-cycle status.
+    pub status: TrackStatus,
+    /// Detections associated so far.
+    pub hits: u32,
+    /// When it was created.
+    pub born_us: i64,
+    /// When a detection last updated it.
+    pub updated_us: i64,
+    /// Class probabilities (index = wire code − 1).
+    pub class_prob: [f64; N_CLASSES],
+    /// Whether any sensor has classified it.
+    pub classified: bool,
+    /// Smoothed length and width, when a sensor measured them.
+    pub size_m: Option<[f64; 2]>,
+    /// Heading, radians counter-clockwise from east (from velocity when moving).
+    pub heading_rad: f64,
+    /// Sensor ids that updated it recently (bit per sensor index, up to 64 sensors).
+    pub sensors_mask: u64,
+    /// Consecutive frames of reliable sensors that saw its place but not it.
+    pub misses: u32,
+}
+
+impl Track {
+    /// Most probable class, when classified.
+    pub fn class(&self) -> Option<(ObjectClass, f64)> {
+        if !self.classified {
+            return None;
+        }
+        let (i, p) = self.class_prob.iter().enumerate().fold((0, 0.0), |b, (i, p)| if *p > b.1 { (i, *p) } else { b });
+        Some((ObjectClass::ALL[i], p))
+    }
+
+    /// Speed, m/s.
+    pub fn speed_mps(&self) -> f64 {
+        self.state[2].hypot(self.state[3])
+    }
+
+    /// The state predicted to `t_us` (no process noise added): `[x, y, vx, vy]`.
+    pub fn predict_to(&self, t_us: i64) -> [f64; 4] {
+        let dt = (t_us - self.t_us) as f64 * 1e-6;
+        [self.state[0] + dt * self.state[2], self.state[1] + dt * self.state[3], self.state[2], self.state[3]]
+    }
+
+    fn accel_sigma(&self) -> f64 {
+        match self.class() {
+            Some((ObjectClass::Pedestrian, _)) => 1.0,
+            Some((ObjectClass::Bike, _)) => 1.5,
+            Some((ObjectClass::Truck | ObjectClass::Bus, _)) => 2.0,
+            Some((ObjectClass::Car | ObjectClass::Motorcycle, _)) => 3.0,
+            None => 2.5,
+        }
+    }
+
+    fn predict(&mut self, t_us: i64) {
+        let dt = (t_us - self.t_us) as f64 * 1e-6;
+        if dt <= 0.0 {
+            return;
+        }
+        let mut f = Matrix4::identity();
+        f[(0, 2)] = dt;
+        f[(1, 3)] = dt;
+        let q = self.accel_sigma().powi(2);
+        let (dt2, dt3, dt4) = (dt * dt, dt * dt * dt / 2.0, dt.powi(4) / 4.0);
+        let qm = Matrix4::new(dt4, 0.0, dt3, 0.0, 0.0, dt4, 0.0, dt3, dt3, 0.0, dt2, 0.0, 0.0, dt3, 0.0, dt2) * q;
+        self.state = f * self.state;
+        self.cov = f * self.cov * f.transpose() + qm;
+        self.t_us = t_us;
+    }
+}
+
+/// Why a frame was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rejection {
+    /// From a sensor that is not configured.
+    UnknownSensor,
+    /// Capture time too far in the future.
+    FromTheFuture,
+    /// Capture time too far in the past.
+    TooOld,
+    /// Older than frames already fused (beyond the reorder window).
+    Late,
+    /// Faster than the sensor's configured rate allows (a flooding sensor).
+    Flood,
+    /// A value that is not a finite number or is impossible.
+    Invalid,
+}
+
+impl Rejection {
+    /// A short name for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownSensor => "unknown_sensor",
+            Self::FromTheFuture => "from_the_future",
+            Self::TooOld => "too_old",
+            Self::Late => "late",
+            Self::Flood => "flood",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// Per-sensor counters and health.
+#[derive(Debug, Clone, Default)]
+pub struct SensorStats {
+    /// Frames fused.
+    pub frames: u64,
+    /// Detections fused.
+    pub detections: u64,
+    /// Frames refused, by reason.
+    pub rejected: BTreeMap<Rejection, u64>,
+    /// RSU time the last frame arrived.
+    pub last_arrival_us: Option<i64>,
+    /// Whether the sensor is currently silent (dropped from fusion).
+    pub silent: bool,
+}
+
+struct SensorState {
+    sensor: Sensor,
+    index: usize,
+    stats: SensorStats,
+    last_capture_us: Option<i64>,
+}
+
+struct Pending {
+    sensor: usize,
+    detections: Vec<Detection>,
+}
+
+/// The fusion core of one intersection.
+pub struct Fusion {
+    config: FusionConfig,
+    sensors: Vec<SensorState>,
+    by_id: HashMap<u32, usize>,
+    pending: BTreeMap<(i64, u64), Pending>,
+    arrivals: u64,
+    fused_until_us: i64,
+    tracks: Vec<Track>,
+    next_id: u32,
+    /// Frames from unknown sensors.
+    pub unknown_sensor_frames: u64,
+}
+
+/// A track as published: state predicted to the output time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackOutput {
+    /// Track id.
+    pub id: u32,
+    /// Position, local metres.
+    pub position_m: [f64; 2],
+    /// Velocity, m/s.
+    pub velocity_mps: [f64; 2],
+    /// Heading, radians counter-clockwise from east.
+    pub heading_rad: f64,
+    /// Position standard deviations along x and y, metres.
+    pub position_sigma_m: [f64; 2],
+    /// Class and its probability, when classified.
+    pub class: Option<(ObjectClass, f64)>,
+    /// Length and width, metres.
+    pub size_m: Option<[f64; 2]>,
+    /// Confirmed or coasting.
+    pub status: TrackStatus,
+    /// Microseconds since first detection.
+    pub age_us: i64,
+}
+
+impl Fusion {
+    /// A fusion core for these sensors.
+    pub fn new(config: FusionConfig, sensors: Vec<Sensor>) -> Self {
+        let by_id = sensors.iter().enumerate().map(|(i, s)| (s.config.id, i)).collect();
+        let sensors = sensors
+            .into_iter()
+            .enumerate()
+            .map(|(index, sensor)| SensorState { sensor, index, stats: SensorStats::default(), last_capture_us: None })
+            .collect();
+        Fusion {
+            config,
+            sensors,
+            by_id,
+            pending: BTreeMap::new(),
+            arrivals: 0,
+            fused_until_us: i64::MIN,
+            tracks: Vec::new(),
+            next_id: 1,
+            unknown_sensor_frames: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FusionConfig {
+        &self.config
+    }
+
+    /// Offer a frame that arrived at `now_us` (RSU clock).  It is buffered and fused by a later
+    /// [`Fusion::advance`]; a refused frame is counted against its sensor.
+    pub fn push(&mut self, frame: SensorFrame, now_us: i64) -> Result<(), Rejection> {
+        let Some(&si) = self.by_id.get(&frame.sensor_id) else {
+            self.unknown_sensor_frames += 1;
+            return Err(Rejection::UnknownSensor);
+        };
+        let verdict = self.check(si, &frame, now_us);
+        let st = &mut self.sensors[si];
+        st.stats.last_arrival_us = Some(now_us);
+        if let Err(r) = verdict {
+            *st.stats.rejected.entry(r).or_default() += 1;
+            return Err(r);
+        }
+        let t = frame.capture_time_us - st.sensor.clock_offset_us();
+        st.last_capture_us = Some(t);
+        if st.stats.silent {
+            st.stats.silent = false;
+        }
+        self.arrivals += 1;
+        self.pending.insert((t, self.arrivals), Pending { sensor: si, detections: frame.detections });
+        Ok(())
+    }
+
+    fn check(&self, si: usize, frame: &SensorFrame, now_us: i64) -> Result<(), Rejection> {
+        let st = &self.sensors[si];
+        let t = frame.capture_time_us.checked_sub(st.sensor.clock_offset_us()).ok_or(Rejection::Invalid)?;
+        if t > now_us.saturating_add(self.config.max_future_us) {
+            return Err(Rejection::FromTheFuture);
+        }
+        if t < now_us.saturating_sub(self.config.max_age_us) {
+            return Err(Rejection::TooOld);
+        }
+        if t <= self.fused_until_us {
+            return Err(Rejection::Late);
+        }
+        if let Some(last) = st.last_capture_us {
+            // more than ~3x the configured rate: a flooding (or replaying) sensor
+            let min_gap = (0.3e6 / st.sensor.config.rate_hz) as i64;
+            if t - last < min_gap {
+                return Err(Rejection::Flood);
+            }
+        }
+        let ok = frame.detections.iter().all(|d| {
+            let m = match d.measurement {
+                Measurement::Position { x_m, y_m, cov_m2 } => {
+                    x_m.is_finite()
+                        && y_m.is_finite()
+                        && cov_m2.iter().all(|v| v.is_finite())
+                        && cov_m2[0] > 0.0
+                        && cov_m2[2] > 0.0
+                        && cov_m2[0] * cov_m2[2] > cov_m2[1] * cov_m2[1]
+                }
+                Measurement::Polar { range_m, azimuth_rad, radial_speed_mps } => {
+                    range_m.is_finite() && range_m >= 0.0 && azimuth_rad.is_finite() && radial_speed_mps.is_finite()
+                }
+            };
+            m && d.class.is_none_or(|(_, p)| (0.0..=1.0).contains(&p))
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(Rejection::Invalid)
+        }
+    }
+
+    /// Fuse every buffered frame captured at or before `now_us − reorder_window`, in capture
+    /// order, and run the life cycle up to that time.  Returns how many frames were fused.
+    pub fn advance(&mut self, now_us: i64) -> usize {
+        let horizon = now_us - self.config.reorder_window_us;
+        let mut fused = 0;
+        while let Some(entry) = self.pending.first_entry() {
+            let (t, _) = *entry.key();
+            if t > horizon {
+                break;
+            }
+            let p = entry.remove();
+            self.fuse_frame(p.sensor, t, &p.detections);
+            self.fused_until_us = self.fused_until_us.max(t);
+            fused += 1;
+        }
+        self.fused_until_us = self.fused_until_us.max(horizon);
+        self.life_cycle(horizon);
+        for st in &mut self.sensors {
+            let silent = st.stats.last_arrival_us.is_none_or(|a| now_us - a > self.config.silent_after_us);
+            st.stats.silent = silent;
+        }
+        fused
+    }
+
+    /// All tracks (including tentative ones), at the time of their last prediction.
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// Confirmed and coasting tracks predicted to `t_us`: what the RSU publishes.
+    pub fn output(&self, t_us: i64) -> Vec<TrackOutput> {
+        self.tracks
+            .iter()
+            .filter(|t| t.status != TrackStatus::Tentative)
+            .map(|t| {
+                let s = t.predict_to(t_us);
+                TrackOutput {
+                    id: t.id,
+                    position_m: [s[0], s[1]],
+                    velocity_mps: [s[2], s[3]],
+                    heading_rad: t.heading_rad,
+                    position_sigma_m: [t.cov[(0, 0)].max(0.0).sqrt(), t.cov[(1, 1)].max(0.0).sqrt()],
+                    class: t.class(),
+                    size_m: t.size_m,
+                    status: t.status,
+                    age_us: t_us - t.born_us,
+                }
+            })
+            .collect()
+    }
+
+    /// Per-sensor counters, by sensor id.
+    pub fn sensor_stats(&self) -> Vec<(u32, &SensorStats)> {
+        self.sensors.iter().map(|s| (s.sensor.config.id, &s.stats)).collect()
+    }
+
+    /// Ids of the sensors currently silent (dropped from fusion until they send again).
+    pub fn silent_sensors(&self) -> Vec<u32> {
+        self.sensors.iter().filter(|s| s.stats.silent).map(|s| s.sensor.config.id).collect()
+    }
+
+    fn life_cycle(&mut self, t_us: i64) {
+        let c = &self.config;
+        self.tracks.retain(|tr| {
+            let idle = t_us - tr.updated_us;
+            match tr.status {
+                TrackStatus::Tentative => idle <= c.tentative_timeout_us,
+                _ => idle <= c.delete_after_us && tr.cov[(0, 0)] + tr.cov[(1, 1)] < 400.0,
+            }
+        });
+        for tr in &mut self.tracks {
+            if tr.status == TrackStatus::Confirmed && t_us - tr.updated_us > c.coast_after_us {
+                tr.status = TrackStatus::Coasting;
+            }
+        }
+    }
+
+    fn fuse_frame(&mut self, si: usize, t_us: i64, detections: &[Detection]) {
+        let sensor = self.sensors[si].sensor.clone();
+        let sensor_bit = 1u64 << (self.sensors[si].index % 64);
+        {
+            let st = &mut self.sensors[si].stats;
+            st.frames += 1;
+            st.detections += detections.len() as u64;
+        }
+        for tr in &mut self.tracks {
+            tr.predict(t_us);
+        }
+        // measurements in local terms
+        let meas: Vec<MeasModel> = detections.iter().map(|d| MeasModel::new(&sensor, d)).collect();
+        // gated pairs (track, detection, cost)
+        let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
+        let mut gated_any = vec![false; meas.len()];
+        for (ti, tr) in self.tracks.iter().enumerate() {
+            let p = [tr.state[0], tr.state[1]];
+            if !sensor.sees(p, 5.0) {
+                continue;
+            }
+            for (di, m) in meas.iter().enumerate() {
+                // cheap Euclidean pre-filter before the Mahalanobis distance
+                let approx = m.approx_position();
+                let reach = 6.0 + 3.0 * (tr.cov[(0, 0)] + tr.cov[(1, 1)]).sqrt();
+                if (approx[0] - p[0]).hypot(approx[1] - p[1]) > reach {
+                    continue;
+                }
+                if tr.hits < self.config.confirm_hits {
+                    let dt = ((t_us - tr.updated_us) as f64 * 1e-6).max(0.05);
+                    let last = tr.predict_to(tr.updated_us);
+                    if (approx[0] - last[0]).hypot(approx[1] - last[1]) > self.config.max_speed_mps * dt + 2.0 {
+                        continue;
+                    }
+                }
+                if let Some((d2, logdet)) = m.distance(tr) {
+                    let gate = if m.is_polar() { self.config.gate_polar } else { self.config.gate_position };
+                    if d2 <= gate {
+                        gated_any[di] = true;
+                        pairs.push((ti, di, d2 + logdet));
+                    }
+                }
+            }
+        }
+        let assignment = assign(self.tracks.len(), meas.len(), &pairs);
+        let mut used = vec![false; meas.len()];
+        let mut updated = vec![false; self.tracks.len()];
+        for &(ti, _) in &assignment {
+            updated[ti] = true;
+        }
+        // misses: tentative tracks this sensor should have seen
+        let errors = sensor.config.errors;
+        for (ti, tr) in self.tracks.iter_mut().enumerate() {
+            if updated[ti] || tr.status != TrackStatus::Tentative || !sensor.sees([tr.state[0], tr.state[1]], -2.0) {
+                continue;
+            }
+            let vulnerable = tr.class().is_some_and(|(c, _)| c.is_vulnerable());
+            let pd = if vulnerable {
+                errors.pedestrian_detection_probability.unwrap_or(errors.detection_probability)
+            } else {
+                errors.detection_probability
+            };
+            if pd >= 0.8 {
+                tr.misses += 1;
+            }
+        }
+        for (ti, di) in assignment {
+            used[di] = true;
+            let tr = &mut self.tracks[ti];
+            tr.misses = 0;
+            meas[di].update(tr);
+            tr.hits += 1;
+            tr.updated_us = t_us;
+            tr.sensors_mask |= sensor_bit;
+            if tr.status != TrackStatus::Confirmed && tr.hits >= self.config.confirm_hits {
+                tr.status = TrackStatus::Confirmed;
+            }
+            let d = &detections[di];
+            if let Some((c, conf)) = d.class {
+                update_class(tr, c, conf, sensor.config.errors.class_confusion);
+            }
+            if let Some(sz) = d.size_m {
+                tr.size_m = Some(match tr.size_m {
+                    Some(o) => [0.8 * o[0] + 0.2 * sz[0], 0.8 * o[1] + 0.2 * sz[1]],
+                    None => sz,
+                });
+            }
+            if tr.speed_mps() > 0.7 {
+                tr.heading_rad = tr.state[3].atan2(tr.state[2]);
+            }
+        }
+        let limit = self.config.tentative_misses;
+        self.tracks.retain(|t| t.status != TrackStatus::Tentative || t.misses < limit);
+        // unassigned detections that gated with no track start tentative tracks
+        for (di, m) in meas.iter().enumerate() {
+            if used[di] || gated_any[di] {
+                continue;
+            }
+            let mut tr = m.new_track(self.next_id, t_us);
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            tr.sensors_mask = sensor_bit;
+            if let Some((c, conf)) = detections[di].class {
+                update_class(&mut tr, c, conf, sensor.config.errors.class_confusion);
+            }
+            tr.size_m = detections[di].size_m;
+            self.tracks.push(tr);
+        }
+        self.merge_duplicates();
+    }
+
+    /// Two tracks on one object: keep the one with more hits (the older id on a tie).
+    fn merge_duplicates(&mut self) {
+        let n = self.tracks.len();
+        let mut dead = vec![false; n];
+        for i in 0..n {
+            if dead[i] {
+                continue;
+            }
+            for j in i + 1..n {
+                if dead[j] {
+                    continue;
+                }
+                let (a, b) = (&self.tracks[i], &self.tracks[j]);
+                let dp = (a.state[0] - b.state[0]).hypot(a.state[1] - b.state[1]);
+                if dp > self.config.merge_distance_m {
+                    continue;
+                }
+                let dv = (a.state[2] - b.state[2]).hypot(a.state[3] - b.state[3]);
+                if dv > self.config.merge_speed_mps {
+                    continue;
+                }
+                let keep_a = (a.status != TrackStatus::Tentative, a.hits, std::cmp::Reverse(a.born_us))
+                    >= (b.status != TrackStatus::Tentative, b.hits, std::cmp::Reverse(b.born_us));
+                if keep_a {
+                    dead[j] = true;
+                } else {
+                    dead[i] = true;
+                    break;
+                }
+            }
+        }
+        let mut k = 0;
+        self.tracks.retain(|_| {
+            k += 1;
+            !dead[k - 1]
+        });
+    }
+}
+
+fn update_class(tr: &mut Track, c: ObjectClass, conf: f64, confusion: f64) {
+    // likelihood of reporting `c` given true class k: the sensor's confusion rate, sharpened by
+    // its own confidence
+    let eps = (confusion.max(0.01) * (1.5 - conf.clamp(0.0, 1.0))).clamp(0.005, 0.5);
+    let ci = usize::from(c.code()) - 1;
+    if !tr.classified {
+        tr.class_prob = [1.0 / N_CLASSES as f64; N_CLASSES];
+        tr.classified = true;
+    }
+    let mut sum = 0.0;
+    for (k, p) in tr.class_prob.iter_mut().enumerate() {
+        let l = if k == ci { 1.0 - eps } else { eps / (N_CLASSES - 1) as f64 };
+        *p *= l;
+        sum += *p;
+    }
+    for p in &mut tr.class_prob {
+        *p = (*p / sum).max(1e-4);
+    }
+    let s: f64 = tr.class_prob.iter().sum();
+    for p in &mut tr.class_prob {
+        *p /= s;
+    }
+}
+
+/// A detection turned into a measurement model in the local frame.
+enum MeasModel {
+    Position { z: Vector2<f64>, r: Matrix2<f64> },
+    Polar { sensor: [f64; 2], yaw: f64, z: Vector3<f64>, r: Matrix3<f64> },
+}
+
+fn wrap(a: f64) -> f64 {
+    let mut a = a % std::f64::consts::TAU;
+    if a > std::f64::consts::PI {
+        a -= std::f64::consts::TAU;
+    } else if a < -std::f64::consts::PI {
+        a += std::f64::consts::TAU;
+    }
+    a
+}
+
+impl MeasModel {
+    fn new(s: &Sensor, d: &Detection) -> Self {
+        match d.measurement {
+            Measurement::Position { x_m, y_m, cov_m2 } => {
+                let p = s.to_local(x_m, y_m);
+                let (sn, cs) = s.yaw_rad.sin_cos();
+                let rot = Matrix2::new(cs, -sn, sn, cs);
+                let c = Matrix2::new(cov_m2[0], cov_m2[1], cov_m2[1], cov_m2[2]);
+                MeasModel::Position { z: Vector2::new(p[0], p[1]), r: rot * c * rot.transpose() }
+            }
+            Measurement::Polar { range_m, azimuth_rad, radial_speed_mps } => {
+                let n = &s.config.noise;
+                MeasModel::Polar {
+                    sensor: s.position_m,
+                    yaw: s.yaw_rad,
+                    z: Vector3::new(range_m, azimuth_rad, radial_speed_mps),
+                    r: Matrix3::from_diagonal(&Vector3::new(
+                        n.range_m.powi(2),
+                        n.azimuth_deg.to_radians().powi(2),
+                        n.radial_speed_mps.powi(2),
+                    )),
+                }
+            }
+        }
+    }
+
+    fn is_polar(&self) -> bool {
+        matches!(self, MeasModel::Polar { .. })
+    }
+
+    fn approx_position(&self) -> [f64; 2] {
+        match self {
+            MeasModel::Position { z, .. } => [z[0], z[1]],
+            MeasModel::Polar { sensor, yaw, z, .. } => {
+                let a = yaw + z[1];
+                [sensor[0] + z[0] * a.cos(), sensor[1] + z[0] * a.sin()]
+            }
+        }
+    }
+
+    /// Predicted polar measurement and its Jacobian for a state.
+    fn polar_h(sensor: [f64; 2], yaw: f64, x: &Vector4<f64>) -> Option<(Vector3<f64>, Matrix3x4<f64>)> {
+        let (dx, dy) = (x[0] - sensor[0], x[1] - sensor[1]);
+        let r2 = dx * dx + dy * dy;
+        if r2 < 1e-6 {
+            return None;
+        }
+        let r = r2.sqrt();
+        let rdot = (dx * x[2] + dy * x[3]) / r;
+        let h = Vector3::new(r, wrap(dy.atan2(dx) - yaw), rdot);
+        let j = Matrix3x4::new(
+            dx / r,
+            dy / r,
+            0.0,
+            0.0,
+            -dy / r2,
+            dx / r2,
+            0.0,
+            0.0,
+            (x[2] - rdot * dx / r) / r,
+            (x[3] - rdot * dy / r) / r,
+            dx / r,
+            dy / r,
+        );
+        Some((h, j))
+    }
+
+    /// Squared Mahalanobis distance and ln|S|.
+    fn distance(&self, tr: &Track) -> Option<(f64, f64)> {
+        match self {
+            MeasModel::Position { z, r } => {
+                let h = Matrix2x4::new(1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+                let s = h * tr.cov * h.transpose() + r;
+                let y = z - h * tr.state;
+                let inv = s.try_inverse()?;
+                Some(((y.transpose() * inv * y)[0], s.determinant().max(1e-12).ln()))
+            }
+            MeasModel::Polar { sensor, yaw, z, r } => {
+                let (hx, j) = Self::polar_h(*sensor, *yaw, &tr.state)?;
+                let s = j * tr.cov * j.transpose() + r;
+                let mut y = z - hx;
+                y[1] = wrap(y[1]);
+                let inv = s.try_inverse()?;
+                Some(((y.transpose() * inv * y)[0], s.determinant().max(1e-12).ln()))
+            }
+        }
+    }
+
+    fn update(&self, tr: &mut Track) {
+        match self {
+            MeasModel::Position { z, r } => {
+                let h = Matrix2x4::new(1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+                let s = h * tr.cov * h.transpose() + r;
+                let Some(inv) = s.try_inverse() else { return };
+                let k = tr.cov * h.transpose() * inv;
+                tr.state += k * (z - h * tr.state);
+                // Joseph form keeps the covariance symmetric and positive
+                let i_kh = Matrix4::identity() - k * h;
+                tr.cov = i_kh * tr.cov * i_kh.transpose() + k * r * k.transpose();
+            }
+            MeasModel::Polar { sensor, yaw, z, r } => {
+                let Some((hx, j)) = Self::polar_h(*sensor, *yaw, &tr.state) else { return };
+                let s = j * tr.cov * j.transpose() + r;
+                let Some(inv) = s.try_inverse() else { return };
+                let k = tr.cov * j.transpose() * inv;
+                let mut y = z - hx;
+                y[1] = wrap(y[1]);
+                tr.state += k * y;
+                let i_kh = Matrix4::identity() - k * j;
+                tr.cov = i_kh * tr.cov * i_kh.transpose() + k * r * k.transpose();
+            }
+        }
+    }
+
+    fn new_track(&self, id: u32, t_us: i64) -> Track {
+        let (state, cov) = match self {
+            MeasModel::Position { z, r } => {
+                let mut p = Matrix4::zeros();
+                p.fixed_view_mut::<2, 2>(0, 0).copy_from(r);
+                p[(2, 2)] = 100.0;
+                p[(3, 3)] = 100.0;
+                (Vector4::new(z[0], z[1], 0.0, 0.0), p)
+            }
+            MeasModel::Polar { sensor, yaw, z, r } => {
+                let a = yaw + z[1];
+                let (sn, cs) = a.sin_cos();
+                let pos = [sensor[0] + z[0] * cs, sensor[1] + z[0] * sn];
+                // position covariance from range and azimuth noise
+                let (sr, sa) = (r[(0, 0)], r[(1, 1)] * z[0] * z[0]);
+                let rot = Matrix2::new(cs, -sn, sn, cs);
+                let pc = rot * Matrix2::new(sr, 0.0, 0.0, sa) * rot.transpose();
+                // velocity: the radial part is measured, the tangential part unknown
+                let vc = rot * Matrix2::new(r[(2, 2)], 0.0, 0.0, 100.0) * rot.transpose();
+                let mut p = Matrix4::zeros();
+                p.fixed_view_mut::<2, 2>(0, 0).copy_from(&pc);
+                p.fixed_view_mut::<2, 2>(2, 2).copy_from(&vc);
+                (Vector4::new(pos[0], pos[1], z[2] * cs, z[2] * sn), p)
+            }
+        };
+        Track {
+            id,
+            state,
+            cov,
+            t_us,
+            status: TrackStatus::Tentative,
+            hits: 1,
+            born_us: t_us,
+            updated_us: t_us,
+            class_prob: [1.0 / N_CLASSES as f64; N_CLASSES],
+            classified: false,
+            size_m: None,
+            heading_rad: 0.0,
+            sensors_mask: 0,
+            misses: 0,
+        }
+    }
+}
+
+/// Optimal assignment of detections to tracks over gated pairs: clusters of mutually gated
+/// tracks and detections are solved independently with Kuhn–Munkres (each cluster is small at
+/// an intersection, so the cost stays near linear in the number of objects).
+fn assign(n_tracks: usize, n_dets: usize, pairs: &[(usize, usize, f64)]) -> Vec<(usize, usize)> {
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    // union-find over tracks [0, n_tracks) and detections [n_tracks, n_tracks + n_dets)
+    let mut parent: Vec<usize> = (0..n_tracks + n_dets).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    for &(t, d, _) in pairs {
+        let (a, b) = (find(&mut parent, t), find(&mut parent, n_tracks + d));
+        if a != b {
+            parent[a] = b;
+        }
+    }
+    let mut clusters: BTreeMap<usize, Vec<(usize, usize, f64)>> = BTreeMap::new();
+    for &p in pairs {
+        let r = find(&mut parent, p.0);
+        clusters.entry(r).or_default().push(p);
+    }
+    let mut out = Vec::new();
+    for (_, cl) in clusters {
+        if let [(t, d, _)] = cl[..] {
+            out.push((t, d));
+            continue;
+        }
+        let mut ts: Vec<usize> = cl.iter().map(|p| p.0).collect();
+        ts.sort_unstable();
+        ts.dedup();
+        let mut ds: Vec<usize> = cl.iter().map(|p| p.1).collect();
+        ds.sort_unstable();
+        ds.dedup();
+        // rows = detections, columns = tracks + one "no track" column per detection
+        const NO: i64 = 1_000_000_000;
+        let miss = 10_000_000; // leaving a detection unassigned costs more than any gated pair
+        let cols = ts.len() + ds.len();
+        let mut m = pathfinding::matrix::Matrix::new(ds.len(), cols, NO);
+        for (r, _) in ds.iter().enumerate() {
+            m[(r, ts.len() + r)] = miss;
+        }
+        for &(t, d, c) in &cl {
+            let (Ok(r), Ok(col)) = (ds.binary_search(&d), ts.binary_search(&t)) else { continue };
+            m[(r, col)] = (c.max(-50.0) * 1000.0) as i64 + 100_000;
+        }
+        let (_, cols_of_rows) = pathfinding::kuhn_munkres::kuhn_munkres_min(&m);
+        for (r, &col) in cols_of_rows.iter().enumerate() {
+            if col < ts.len() && m[(r, col)] < miss {
+                out.push((ts[col], ds[r]));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sensors::{parse_sensor_file, PoseConfig, SensorConfig};
+
+    fn sensor(id: u32, kind: &str, x: f64, y: f64, heading: f64) -> Sensor {
+        let text = format!(
+            "format = \"zhilu-sensors/1\"\n[[sensor]]\nid = {id}\nkind = \"{kind}\"\n\
+             pose = {{ x_m = {x}, y_m = {y}, heading_deg = {heading} }}\nfov_deg = 120.0\nrange_m = 200.0\nrate_hz = 10.0\n"
+        );
+        let f = parse_sensor_file("t", &text).unwrap();
+        let c: SensorConfig = f.sensors[0].clone();
+        let PoseConfig::Local { x_m, y_m, heading_deg } = c.pose else { unreachable!() };
+        Sensor { config: c, position_m: [x_m, y_m], yaw_rad: (90.0 - heading_deg).to_radians() }
+    }
+
+    fn cam_det(s: &Sensor, p: [f64; 2]) -> Detection {
+        let q = s.to_sensor(p);
+        Detection {
+            sensor_object_id: 0,
+            measurement: Measurement::Position { x_m: q[0], y_m: q[1], cov_m2: [0.09, 0.0, 0.09] },
+            class: Some((ObjectClass::Car, 0.9)),
+            size_m: Some([4.5, 1.8]),
+        }
+    }
+
+    fn radar_det(s: &Sensor, p: [f64; 2], v: [f64; 2]) -> Detection {
+        let (dx, dy) = (p[0] - s.position_m[0], p[1] - s.position_m[1]);
+        let r = dx.hypot(dy);
+        Detection {
+            sensor_object_id: 0,
+            measurement: Measurement::Polar {
+                range_m: r,
+                azimuth_rad: wrap(dy.atan2(dx) - s.yaw_rad),
+                radial_speed_mps: (dx * v[0] + dy * v[1]) / r,
+            },
+            class: None,
+            size_m: None,
+        }
+    }
+
+    /// One car driving east at 10 m/s, seen by a camera (10 Hz) and a radar (20 Hz, lower latency).
+    #[test]
+    fn camera_and_radar_track_one_car() {
+        let cam = sensor(1, "camera", 0.0, -20.0, 0.0); // looking north
+        let radar = sensor(2, "radar", -40.0, 0.0, 90.0); // looking east
+        let mut f = Fusion::new(FusionConfig::default(), vec![cam.clone(), radar.clone()]);
+        let pos = |t: f64| [-20.0 + 10.0 * t, 2.0];
+        let mut now;
+        for k in 0..40 {
+            let t_us = k * 50_000; // 20 Hz
+            let t = t_us as f64 * 1e-6;
+            // radar arrives after 30 ms, camera (every other tick) after 80 ms
+            now = t_us + 30_000;
+            let rf = SensorFrame {
+                sensor_id: 2,
+                sequence: k as u32,
+                capture_time_us: t_us,
+                detections: vec![radar_det(&radar, pos(t), [10.0, 0.0])],
+            };
+            f.push(rf, now).unwrap();
+            if k % 2 == 0 {
+                let cf = SensorFrame {
+                    sensor_id: 1,
+                    sequence: k as u32,
+                    capture_time_us: t_us,
+                    detections: vec![cam_det(&cam, pos(t))],
+                };
+                f.push(cf, t_us + 80_000).unwrap();
+            }
+            f.advance(now);
+        }
+        let now = 40 * 50_000;
+        f.advance(now);
+        let out = f.output(now);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let o = &out[0];
+        let truth = pos(now as f64 * 1e-6);
+        assert!((o.position_m[0] - truth[0]).abs() < 0.5 && (o.position_m[1] - truth[1]).abs() < 0.5, "{o:?}");
+        assert!((o.velocity_mps[0] - 10.0).abs() < 0.5 && o.velocity_mps[1].abs() < 0.5, "{o:?}");
+        assert_eq!(o.class.map(|c| c.0), Some(ObjectClass::Car));
+        assert!(o.heading_rad.abs() < 0.1);
+        // camera frames came 50 ms later than radar frames of the same instant: none was late
+        let stats = f.sensor_stats();
+        assert!(stats.iter().all(|(_, s)| s.rejected.is_empty()), "{stats:?}");
+    }
+
+    #[test]
+    fn bad_frames_are_refused_and_counted() {
+        let cam = sensor(1, "camera", 0.0, -20.0, 0.0);
+        let mut f = Fusion::new(FusionConfig::default(), vec![cam.clone()]);
+        let frame = |t: i64, dets: Vec<Detection>| SensorFrame {
+            sensor_id: 1,
+            sequence: 0,
+            capture_time_us: t,
+            detections: dets,
+        };
+        let now = 10_000_000;
+        assert_eq!(f.push(SensorFrame { sensor_id: 9, ..frame(now, vec![]) }, now), Err(Rejection::UnknownSensor));
+        assert_eq!(f.push(frame(now + 5_000_000, vec![]), now), Err(Rejection::FromTheFuture));
+        assert_eq!(f.push(frame(now - 5_000_000, vec![]), now), Err(Rejection::TooOld));
+        let mut nan = cam_det(&cam, [0.0, 0.0]);
+        nan.measurement = Measurement::Position { x_m: f64::NAN, y_m: 0.0, cov_m2: [1.0, 0.0, 1.0] };
+        assert_eq!(f.push(frame(now, vec![nan]), now), Err(Rejection::Invalid));
+        f.push(frame(now, vec![]), now).unwrap();
+        // a frame 1 ms later from a 10 Hz camera is a flood
+        assert_eq!(f.push(frame(now + 1_000, vec![]), now), Err(Rejection::Flood));
+        f.advance(now + 200_000);
+        assert_eq!(f.push(frame(now + 50_000, vec![]), now + 200_000), Err(Rejection::Late));
+        let s = f.sensor_stats()[0].1.clone();
+        assert_eq!(s.rejected.values().sum::<u64>(), 5);
+        assert_eq!(s.frames, 1);
+        // silent after a second without frames, back when it sends again
+        f.advance(now + 2_000_000);
+        assert_eq!(f.silent_sensors(), vec![1]);
+        f.push(frame(now + 1_950_000, vec![]), now + 2_000_000).unwrap();
+        f.advance(now + 2_000_000);
+        assert!(f.silent_sensors().is_empty());
+    }
+
+    #[test]
+    fn clutter_alone_never_confirms_and_tracks_die_when_objects_leave() {
+        let cam = sensor(1, "camera", 0.0, -20.0, 0.0);
+        let mut f = Fusion::new(FusionConfig::default(), vec![cam.clone()]);
+        // one object for 1 s, then nothing; a false alarm at a different place each frame
+        for k in 0..30i64 {
+            let t = k * 100_000;
+            let mut dets = vec![Detection {
+                class: None,
+                ..cam_det(&cam, [(k * 7 % 40) as f64 - 20.0, 30.0 + (k % 5) as f64 * 9.0])
+            }];
+            if k < 10 {
+                dets.push(cam_det(&cam, [0.0, 5.0]));
+            }
+            f.push(SensorFrame { sensor_id: 1, sequence: k as u32, capture_time_us: t, detections: dets }, t).unwrap();
+            f.advance(t);
+            let confirmed = f.tracks().iter().filter(|t| t.status != TrackStatus::Tentative).count();
+            assert!(confirmed <= 1, "frame {k}: {confirmed} confirmed: {:#?}", f.tracks());
+        }
+        f.advance(5_000_000);
+        assert!(f.output(5_000_000).is_empty());
+    }
+
+    #[test]
+    fn assignment_prefers_the_globally_best_pairing() {
+        // detection 0 is slightly closer to track 0, but detection 1 can only go to track 0
+        let pairs = [(0, 0, 1.0), (1, 0, 2.0), (0, 1, 3.0)];
+        let mut a = assign(2, 2, &pairs);
+        a.sort_unstable();
+        assert_eq!(a, vec![(0, 1), (1, 0)]);
+    }
+}
