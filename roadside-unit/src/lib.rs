@@ -10,6 +10,7 @@
 
 pub mod fusion;
 pub mod ingest;
+pub mod lanes;
 pub mod sensors;
 
 use map_encoder::compile::{compile_map, CompileError, MapOptions};

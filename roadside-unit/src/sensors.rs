@@ -50,11 +50,12 @@ pub enum PoseConfig {
         heading_deg: f64,
     },
     /// Relative to an approach: `distance_m` out along the approach from the
-    /// junction centre, `offset_m` to the right of the approach's axis (looking
-    /// outwards), looking `look` (`in` towards the junction, `out` along the
-    /// approach away from it), turned by `turn_deg` clockwise.
+    /// junction centre (negative: across the junction, on the far side),
+    /// `offset_m` to the right of the approach's axis (looking outwards),
+    /// looking `look` (`in` towards the junction, `out` along the approach away
+    /// from it), turned by `turn_deg` clockwise.
     Approach {
-        /// The approach id (e.g. `north`).
+        /// The approach id (e.g. `north`), or `#n` for the n-th approach clockwise from north.
         approach: String,
         /// Metres from the junction centre along the approach.
         distance_m: f64,
@@ -386,6 +387,30 @@ pub fn approach_axis(x: &Intersection, approach: &str) -> Option<[f64; 2]> {
     (n > 1e-6).then(|| [sx / n, sy / n])
 }
 
+/// The approaches ordered clockwise by the bearing of their axis, starting at north-west (so that a
+/// leg pointing a few degrees west of north still comes first).
+pub fn approaches_clockwise(x: &Intersection) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = x
+        .approaches
+        .iter()
+        .filter_map(|a| {
+            approach_axis(x, &a.id)
+                .map(|u| (a.id.clone(), (u[0].atan2(u[1]).to_degrees() + 45.0).rem_euclid(360.0) - 45.0))
+        })
+        .collect();
+    v.sort_by(|a, b| a.1.total_cmp(&b.1));
+    v
+}
+
+/// `#n` names the n-th approach clockwise from north-west (1-based), so one rig file fits any 4-leg
+/// intersection whatever its approaches are called; anything else is an approach id.
+fn approach_by_ref<'a>(x: &'a Intersection, r: &str) -> Option<&'a str> {
+    let n: usize = r.strip_prefix('#')?.parse().ok()?;
+    let order = approaches_clockwise(x);
+    let (id, _) = order.get(n.checked_sub(1)?)?;
+    x.approaches.iter().find(|a| &a.id == id).map(|a| a.id.as_str())
+}
+
 /// Resolve every sensor's pose against an intersection.
 pub fn resolve(file: &str, f: &SensorFile, x: &Intersection) -> Result<Vec<Sensor>, SensorConfigError> {
     f.sensors
@@ -394,7 +419,8 @@ pub fn resolve(file: &str, f: &SensorFile, x: &Intersection) -> Result<Vec<Senso
             let (position_m, yaw_rad) = match &s.pose {
                 PoseConfig::Local { x_m, y_m, heading_deg } => ([*x_m, *y_m], (90.0 - heading_deg).to_radians()),
                 PoseConfig::Approach { approach, distance_m, offset_m, look, turn_deg } => {
-                    let u = approach_axis(x, approach).ok_or_else(|| SensorConfigError::Invalid {
+                    let id = approach_by_ref(x, approach).unwrap_or(approach.as_str());
+                    let u = approach_axis(x, id).ok_or_else(|| SensorConfigError::Invalid {
                         file: file.into(),
                         id: s.id,
                         message: format!(
@@ -486,6 +512,11 @@ clock_offset_ms = -12.0
         assert_eq!(e.to_string(), "rig.toml: sensor 2: rate_hz must be a positive number, not -1");
         let e = parse_sensor_file("rig.toml", &RIG.replace("id = 2", "id = 1")).unwrap_err();
         assert!(e.to_string().contains("id used twice"), "{e}");
+        // `#1` is the first approach clockwise from north: in the 4-leg example, `north`
+        let f1 = parse_sensor_file("rig.toml", &RIG.replace("\"north\"", "\"#1\"")).unwrap();
+        let s1 = resolve("rig.toml", &f1, &four_leg()).unwrap();
+        let s0 = resolve("rig.toml", &parse_sensor_file("rig.toml", RIG).unwrap(), &four_leg()).unwrap();
+        assert_eq!(s1[0].position_m, s0[0].position_m);
         let f = parse_sensor_file("rig.toml", &RIG.replace("\"north\"", "\"up\"")).unwrap();
         let e = resolve("rig.toml", &f, &four_leg()).unwrap_err();
         assert!(e.to_string().contains("approach `up` is not in intersection"), "{e}");
