@@ -38,7 +38,7 @@ pub const SSM_200_FIXTURE: &str = "fixtures/ssm-200.hex";
 /// checked in, so that is a programming error.
 pub fn hex_to_bytes(hex: &str) -> Vec<u8> {
     let h = hex.trim();
-    assert!(h.len() % 2 == 0, "fixture hex has an odd number of digits");
+    assert!(h.len().is_multiple_of(2), "fixture hex has an odd number of digits");
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("fixture is hex")).collect()
 }
 

@@ -1122,7 +1122,7 @@ pub mod jer {
         }
     }
     fn hex_bytes(s: &str) -> Result<Vec<u8>, JerError> {
-        if s.len() % 2 != 0 {
+        if !s.len().is_multiple_of(2) {
             return Err(JerError::new(format!("hex string `{s}` has an odd number of digits")));
         }
         (0..s.len())

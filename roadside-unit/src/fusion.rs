@@ -60,9 +60,15 @@ pub struct FusionConfig {
     pub silent_after_us: i64,
     /// Fastest plausible road user, m/s: a tentative track cannot jump faster than this.
     pub max_speed_mps: f64,
+    /// Multiplies the per-class acceleration noise of the motion model (1 = pedestrians 1 m/s²,
+    /// bikes 1.5, trucks and buses 2, cars and motorcycles 3, unclassified 2.5).
+    pub accel_scale: f64,
     /// Consecutive misses by sensors that detect its class with probability >= 0.8 that delete a
     /// tentative track (clutter rarely repeats; real objects rarely hide from a reliable sensor twice).
     pub tentative_misses: u32,
+    /// The same for confirmed tracks: an object that has left (or a track that has lost its object)
+    /// is deleted after this many consecutive misses by reliable sensors that should see it.
+    pub confirmed_misses: u32,
 }
 
 impl Default for FusionConfig {
@@ -77,11 +83,13 @@ impl Default for FusionConfig {
             delete_after_us: 1_500_000,
             gate_position: 13.8,
             gate_polar: 16.3,
-            merge_distance_m: 1.2,
+            merge_distance_m: 0.2,
             merge_speed_mps: 1.5,
             silent_after_us: 1_000_000,
             max_speed_mps: 50.0,
+            accel_scale: 16.0,
             tentative_misses: 2,
+            confirmed_misses: 6,
         }
     }
 }
@@ -151,17 +159,18 @@ impl Track {
         [self.state[0] + dt * self.state[2], self.state[1] + dt * self.state[3], self.state[2], self.state[3]]
     }
 
-    fn accel_sigma(&self) -> f64 {
-        match self.class() {
-            Some((ObjectClass::Pedestrian, _)) => 1.0,
-            Some((ObjectClass::Bike, _)) => 1.5,
-            Some((ObjectClass::Truck | ObjectClass::Bus, _)) => 2.0,
-            Some((ObjectClass::Car | ObjectClass::Motorcycle, _)) => 3.0,
-            None => 2.5,
-        }
+    fn accel_sigma(&self, scale: f64) -> f64 {
+        scale
+            * match self.class() {
+                Some((ObjectClass::Pedestrian, _)) => 1.0,
+                Some((ObjectClass::Bike, _)) => 1.5,
+                Some((ObjectClass::Truck | ObjectClass::Bus, _)) => 2.0,
+                Some((ObjectClass::Car | ObjectClass::Motorcycle, _)) => 3.0,
+                None => 2.5,
+            }
     }
 
-    fn predict(&mut self, t_us: i64) {
+    fn predict(&mut self, t_us: i64, accel_scale: f64) {
         let dt = (t_us - self.t_us) as f64 * 1e-6;
         if dt <= 0.0 {
             return;
@@ -169,7 +178,7 @@ impl Track {
         let mut f = Matrix4::identity();
         f[(0, 2)] = dt;
         f[(1, 3)] = dt;
-        let q = self.accel_sigma().powi(2);
+        let q = self.accel_sigma(accel_scale).powi(2);
         let (dt2, dt3, dt4) = (dt * dt, dt * dt * dt / 2.0, dt.powi(4) / 4.0);
         let qm = Matrix4::new(dt4, 0.0, dt3, 0.0, 0.0, dt4, 0.0, dt3, dt3, 0.0, dt2, 0.0, 0.0, dt3, 0.0, dt2) * q;
         self.state = f * self.state;
@@ -452,7 +461,7 @@ impl Fusion {
             st.detections += detections.len() as u64;
         }
         for tr in &mut self.tracks {
-            tr.predict(t_us);
+            tr.predict(t_us, self.config.accel_scale);
         }
         // measurements in local terms
         let meas: Vec<MeasModel> = detections.iter().map(|d| MeasModel::new(&sensor, d)).collect();
@@ -496,7 +505,7 @@ impl Fusion {
         // misses: tentative tracks this sensor should have seen
         let errors = sensor.config.errors;
         for (ti, tr) in self.tracks.iter_mut().enumerate() {
-            if updated[ti] || tr.status != TrackStatus::Tentative || !sensor.sees([tr.state[0], tr.state[1]], -2.0) {
+            if updated[ti] || !sensor.sees([tr.state[0], tr.state[1]], -2.0) {
                 continue;
             }
             let vulnerable = tr.class().is_some_and(|(c, _)| c.is_vulnerable());
@@ -534,8 +543,8 @@ impl Fusion {
                 tr.heading_rad = tr.state[3].atan2(tr.state[2]);
             }
         }
-        let limit = self.config.tentative_misses;
-        self.tracks.retain(|t| t.status != TrackStatus::Tentative || t.misses < limit);
+        let (tentative, confirmed) = (self.config.tentative_misses, self.config.confirmed_misses);
+        self.tracks.retain(|t| t.misses < if t.status == TrackStatus::Tentative { tentative } else { confirmed });
         // unassigned detections that gated with no track start tentative tracks
         for (di, m) in meas.iter().enumerate() {
             if used[di] || gated_any[di] {

@@ -188,6 +188,47 @@ impl LaneIndex {
         inside_convex(&self.junction, p, margin_m)
     }
 
+    /// How `p` lies on lane `li`: `(distance from the centre line, match)`, when it lies on it.
+    fn on_lane(&self, li: usize, p: [f64; 2], heading_rad: Option<f64>, tolerance_m: f64) -> Option<(f64, LaneMatch)> {
+        let lane = &self.lanes[li];
+        let mut best: Option<(f64, LaneMatch)> = None;
+        for (si, w) in lane.points.windows(2).enumerate() {
+            let (a, b) = (w[0], w[1]);
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+            let q = [a[0] + t * dx, a[1] + t * dy];
+            let dist = (p[0] - q[0]).hypot(p[1] - q[1]);
+            if dist > lane.width_m / 2.0 + tolerance_m || best.as_ref().is_some_and(|(d, _)| *d <= dist) {
+                continue;
+            }
+            // beyond the first or last point of the lane: not on it
+            let seg_len = len2.sqrt().max(1e-9);
+            let before = t == 0.0 && si == 0 && ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg_len < -0.5;
+            let after =
+                t == 1.0 && si + 2 == lane.points.len() && ((p[0] - b[0]) * dx + (p[1] - b[1]) * dy) / seg_len > 0.5;
+            if before || after {
+                continue;
+            }
+            let lateral = (dx * (p[1] - a[1]) - dy * (p[0] - a[0])) / seg_len;
+            let along = lane.along_m[si] + t * seg_len;
+            let agreement = heading_rad.map(|h| (dx * h.cos() + dy * h.sin()) / seg_len);
+            best = Some((
+                dist,
+                LaneMatch {
+                    zone: Zone::Lane,
+                    lane: Some(li),
+                    lateral_m: lateral,
+                    along_m: along,
+                    to_stop_line_m: (lane.direction == Direction::Ingress).then(|| lane.length_m() - along),
+                    heading_agreement: agreement,
+                    crosswalk: None,
+                },
+            ));
+        }
+        best
+    }
+
     /// Match a point.  `heading_rad` (counter-clockwise from east) is used when the object moves:
     /// of two overlapping lanes the one whose direction agrees wins.  `travel` restricts the
     /// candidates to travel lanes (vehicles and bikes); otherwise sidewalks count too.
@@ -195,20 +236,16 @@ impl LaneIndex {
         let reach = self.max_half_width_m + LANE_TOLERANCE_M;
         let mut best: Option<(f64, LaneMatch)> = None;
         let mut crosswalk = None;
+        let mut seen: Vec<usize> = Vec::new();
         for seg in self.tree.locate_within_distance(p, reach * reach) {
-            let (li, si) = seg.data;
-            let lane = &self.lanes[li];
-            let (a, b) = (seg.geom().from, seg.geom().to);
-            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-            let len2 = dx * dx + dy * dy;
-            let t = if len2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
-            let q = [a[0] + t * dx, a[1] + t * dy];
-            let dist = (p[0] - q[0]).hypot(p[1] - q[1]);
-            if dist > lane.width_m / 2.0 + LANE_TOLERANCE_M {
+            let li = seg.data.0;
+            if seen.contains(&li) {
                 continue;
             }
+            seen.push(li);
+            let lane = &self.lanes[li];
             if lane.lane_type == LaneType::Crosswalk {
-                if dist <= lane.width_m / 2.0 {
+                if self.on_lane(li, p, None, 0.0).is_some() {
                     crosswalk.get_or_insert(li);
                 }
                 continue;
@@ -216,30 +253,11 @@ impl LaneIndex {
             if lane.lane_type == LaneType::Parking || (travel && !lane.lane_type.is_travel_lane()) {
                 continue;
             }
-            // beyond the first or last point of the lane: not on it
-            let at_end = (t == 0.0 && si == 0) || (t == 1.0 && si + 2 == lane.points.len());
-            if at_end && ((p[0] - q[0]) * dx + (p[1] - q[1]) * dy).abs() > 0.3 * len2.sqrt().max(1e-9) {
-                continue;
-            }
-            let seg_len = len2.sqrt().max(1e-9);
-            let lateral = (dx * (p[1] - a[1]) - dy * (p[0] - a[0])) / seg_len;
-            let along = lane.along_m[si] + t * seg_len;
-            let agreement = heading_rad.map(|h| (dx * h.cos() + dy * h.sin()) / seg_len);
+            let Some((dist, m)) = self.on_lane(li, p, heading_rad, LANE_TOLERANCE_M) else { continue };
             // score: how central, and (when moving) how well the directions agree
-            let score = dist / (lane.width_m / 2.0).max(0.5) + agreement.map_or(0.0, |c| (1.0 - c) * 0.75);
+            let score = dist / (lane.width_m / 2.0).max(0.5) + m.heading_agreement.map_or(0.0, |c| (1.0 - c) * 0.75);
             if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                best = Some((
-                    score,
-                    LaneMatch {
-                        zone: Zone::Lane,
-                        lane: Some(li),
-                        lateral_m: lateral,
-                        along_m: along,
-                        to_stop_line_m: (lane.direction == Direction::Ingress).then(|| lane.length_m() - along),
-                        heading_agreement: agreement,
-                        crosswalk: None,
-                    },
-                ));
+                best = Some((score, m));
             }
         }
         if let Some((_, mut m)) = best {

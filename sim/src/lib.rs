@@ -7,6 +7,11 @@
 //!
 //! Invariant: production crates never depend on `sim`.
 
+pub mod metrics;
+pub mod replay;
+pub mod sensors;
+pub mod trajectories;
+
 use map_encoder::model::{MapFile, Target};
 use std::collections::BTreeMap;
 

@@ -210,7 +210,7 @@ fn read_bytes(p: &Path, hex: bool) -> Result<Vec<u8>, Fail> {
 }
 
 fn decode_hex(t: &str) -> Result<Vec<u8>, String> {
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return Err("hex text has an odd number of digits".into());
     }
     (0..t.len())

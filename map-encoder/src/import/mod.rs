@@ -61,6 +61,89 @@ pub struct ParseOptions {
     pub origin: Option<[f64; 2]>,
 }
 
+/// A map file's format, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapFormat {
+    /// Zhilu intersection file, TOML.
+    IntersectionToml,
+    /// Zhilu intersection file, JSON.
+    IntersectionJson,
+    /// Lanelet2 OSM.
+    Lanelet2,
+    /// ASAM OpenDRIVE.
+    OpenDrive,
+    /// SUMO network (plain or gzip).
+    Sumo,
+    /// MAP-like KML lane list.
+    Kml,
+}
+
+impl MapFormat {
+    /// The format a file name says (`.toml`, `.json`, `.osm`, `.xodr`, `.net.xml[.gz]`, `.kml`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let n = name.to_ascii_lowercase();
+        [
+            (".toml", Self::IntersectionToml),
+            (".json", Self::IntersectionJson),
+            (".osm", Self::Lanelet2),
+            (".xodr", Self::OpenDrive),
+            (".net.xml", Self::Sumo),
+            (".net.xml.gz", Self::Sumo),
+            (".kml", Self::Kml),
+        ]
+        .into_iter()
+        .find(|(ext, _)| n.ends_with(ext))
+        .map(|(_, f)| f)
+    }
+}
+
+/// Why [`load_map`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The name says no known format.
+    #[error("{0}: unknown map format (expected .toml, .json, .osm, .xodr, .net.xml[.gz] or .kml)")]
+    UnknownFormat(String),
+    /// Not UTF-8 where text is required.
+    #[error("{0}: not UTF-8 text")]
+    NotText(String),
+    /// The intersection file does not parse.
+    #[error(transparent)]
+    Model(#[from] crate::model::ParseError),
+    /// The map does not import.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// Any map Zhilu reads, by its file name: an intersection file as it is, or a Lanelet2, OpenDRIVE,
+/// SUMO or KML map imported with the default options (every junction imported when the map has no
+/// signals).  Returns the model and the importer's warnings.  The caller validates.
+pub fn load_map(
+    name: &str,
+    bytes: &[u8],
+    origin: Option<[f64; 2]>,
+) -> Result<(crate::model::MapFile, Vec<String>), LoadError> {
+    let format = MapFormat::from_name(name).ok_or_else(|| LoadError::UnknownFormat(name.into()))?;
+    let text = || std::str::from_utf8(bytes).map_err(|_| LoadError::NotText(name.into()));
+    let opts = ParseOptions { file: name.into(), origin };
+    let net = match format {
+        MapFormat::IntersectionToml | MapFormat::IntersectionJson => {
+            let syntax = if format == MapFormat::IntersectionToml {
+                crate::model::Syntax::Toml
+            } else {
+                crate::model::Syntax::Json
+            };
+            let (m, _) = crate::model::parse(name, text()?, syntax)?;
+            return Ok((m, Vec::new()));
+        }
+        MapFormat::Lanelet2 => lanelet2::parse_lanelet2(text()?, &opts)?,
+        MapFormat::OpenDrive => opendrive::parse_opendrive(text()?, &opts)?,
+        MapFormat::Sumo => sumo::parse_sumo(bytes, &opts)?,
+        MapFormat::Kml => kml::parse_kml(text()?, &opts)?,
+    };
+    let (m, report) = build(&net, &BuildOptions::default())?;
+    Ok((m, report.warnings))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
