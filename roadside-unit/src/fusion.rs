@@ -60,9 +60,14 @@ pub struct FusionConfig {
     pub silent_after_us: i64,
     /// Fastest plausible road user, m/s: a tentative track cannot jump faster than this.
     pub max_speed_mps: f64,
-    /// Multiplies the per-class acceleration noise of the motion model (1 = pedestrians 1 m/s²,
-    /// bikes 1.5, trucks and buses 2, cars and motorcycles 3, unclassified 2.5).
-    pub accel_scale: f64,
+    /// Interacting multiple models: a steady and a manoeuvring constant-velocity model whose
+    /// white-noise accelerations are the class's base figure (pedestrians 1 m/s², bikes 1.5,
+    /// trucks and buses 2, cars and motorcycles 3, unclassified 2.5) times these scales.
+    pub steady_scale: f64,
+    /// See `steady_scale`.
+    pub manoeuvre_scale: f64,
+    /// Rate (per second) of switching from steady to manoeuvring, and back.
+    pub switch_rates_hz: [f64; 2],
     /// Consecutive misses by sensors that detect its class with probability >= 0.8 that delete a
     /// tentative track (clutter rarely repeats; real objects rarely hide from a reliable sensor twice).
     pub tentative_misses: u32,
@@ -87,7 +92,9 @@ impl Default for FusionConfig {
             merge_speed_mps: 1.5,
             silent_after_us: 1_000_000,
             max_speed_mps: 50.0,
-            accel_scale: 16.0,
+            steady_scale: 1.0,
+            manoeuvre_scale: 30.0,
+            switch_rates_hz: [2.0, 4.0],
             tentative_misses: 2,
             confirmed_misses: 6,
         }
@@ -110,10 +117,14 @@ pub enum TrackStatus {
 pub struct Track {
     /// Stable id (never reused while the process runs; wraps at u32).
     pub id: u32,
-    /// State `[x, y, vx, vy]` in the local frame (metres, m/s) at `t_us`.
+    /// State `[x, y, vx, vy]` in the local frame (metres, m/s) at `t_us`: the IMM's combined estimate.
     pub state: Vector4<f64>,
     /// Its covariance.
     pub cov: Matrix4<f64>,
+    /// Per motion model (steady, manoeuvring): state and covariance.
+    pub models: [(Vector4<f64>, Matrix4<f64>); 2],
+    /// Model probabilities.
+    pub model_prob: [f64; 2],
     /// Time of the state.
     pub t_us: i64,
     /// Life-cycle status.
@@ -159,31 +170,64 @@ impl Track {
         [self.state[0] + dt * self.state[2], self.state[1] + dt * self.state[3], self.state[2], self.state[3]]
     }
 
-    fn accel_sigma(&self, scale: f64) -> f64 {
-        scale
-            * match self.class() {
-                Some((ObjectClass::Pedestrian, _)) => 1.0,
-                Some((ObjectClass::Bike, _)) => 1.5,
-                Some((ObjectClass::Truck | ObjectClass::Bus, _)) => 2.0,
-                Some((ObjectClass::Car | ObjectClass::Motorcycle, _)) => 3.0,
-                None => 2.5,
-            }
+    fn accel_sigma(&self) -> f64 {
+        match self.class() {
+            Some((ObjectClass::Pedestrian, _)) => 1.0,
+            Some((ObjectClass::Bike, _)) => 1.5,
+            Some((ObjectClass::Truck | ObjectClass::Bus, _)) => 2.0,
+            Some((ObjectClass::Car | ObjectClass::Motorcycle, _)) => 3.0,
+            None => 2.5,
+        }
     }
 
-    fn predict(&mut self, t_us: i64, accel_scale: f64) {
+    /// IMM prediction: mix the models, predict each with its own noise, combine.
+    fn predict(&mut self, t_us: i64, c: &FusionConfig) {
         let dt = (t_us - self.t_us) as f64 * 1e-6;
         if dt <= 0.0 {
             return;
         }
+        // transition probabilities over dt
+        let p01 = 1.0 - (-c.switch_rates_hz[0] * dt).exp();
+        let p10 = 1.0 - (-c.switch_rates_hz[1] * dt).exp();
+        let pi = [[1.0 - p01, p01], [p10, 1.0 - p10]];
+        let mu = self.model_prob;
+        let cbar = [pi[0][0] * mu[0] + pi[1][0] * mu[1], pi[0][1] * mu[0] + pi[1][1] * mu[1]];
+        let mut mixed = self.models;
+        for (j, m) in mixed.iter_mut().enumerate() {
+            let w = [pi[0][j] * mu[0] / cbar[j].max(1e-12), pi[1][j] * mu[1] / cbar[j].max(1e-12)];
+            let x0 = self.models[0].0 * w[0] + self.models[1].0 * w[1];
+            let mut p0 = Matrix4::zeros();
+            for i in 0..2 {
+                let d = self.models[i].0 - x0;
+                p0 += (self.models[i].1 + d * d.transpose()) * w[i];
+            }
+            *m = (x0, p0);
+        }
         let mut f = Matrix4::identity();
         f[(0, 2)] = dt;
         f[(1, 3)] = dt;
-        let q = self.accel_sigma(accel_scale).powi(2);
         let (dt2, dt3, dt4) = (dt * dt, dt * dt * dt / 2.0, dt.powi(4) / 4.0);
-        let qm = Matrix4::new(dt4, 0.0, dt3, 0.0, 0.0, dt4, 0.0, dt3, dt3, 0.0, dt2, 0.0, 0.0, dt3, 0.0, dt2) * q;
-        self.state = f * self.state;
-        self.cov = f * self.cov * f.transpose() + qm;
+        let qm = Matrix4::new(dt4, 0.0, dt3, 0.0, 0.0, dt4, 0.0, dt3, dt3, 0.0, dt2, 0.0, 0.0, dt3, 0.0, dt2);
+        let base = self.accel_sigma().powi(2);
+        for (j, scale) in [c.steady_scale, c.manoeuvre_scale].into_iter().enumerate() {
+            let (x, p) = mixed[j];
+            self.models[j] = (f * x, f * p * f.transpose() + qm * (base * scale * scale));
+        }
+        self.model_prob = cbar;
         self.t_us = t_us;
+        self.combine();
+    }
+
+    /// Moment-matched combination of the models into `state` and `cov`.
+    fn combine(&mut self) {
+        let mu = self.model_prob;
+        self.state = self.models[0].0 * mu[0] + self.models[1].0 * mu[1];
+        let mut p = Matrix4::zeros();
+        for i in 0..2 {
+            let d = self.models[i].0 - self.state;
+            p += (self.models[i].1 + d * d.transpose()) * mu[i];
+        }
+        self.cov = p;
     }
 }
 
@@ -461,7 +505,7 @@ impl Fusion {
             st.detections += detections.len() as u64;
         }
         for tr in &mut self.tracks {
-            tr.predict(t_us, self.config.accel_scale);
+            tr.predict(t_us, &self.config);
         }
         // measurements in local terms
         let meas: Vec<MeasModel> = detections.iter().map(|d| MeasModel::new(&sensor, d)).collect();
@@ -729,30 +773,55 @@ impl MeasModel {
         }
     }
 
-    fn update(&self, tr: &mut Track) {
+    /// Kalman update of one model's `(x, P)`; returns the measurement's likelihood under it.
+    fn update_model(&self, x: &mut Vector4<f64>, p: &mut Matrix4<f64>) -> Option<f64> {
         match self {
             MeasModel::Position { z, r } => {
                 let h = Matrix2x4::new(1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0);
-                let s = h * tr.cov * h.transpose() + r;
-                let Some(inv) = s.try_inverse() else { return };
-                let k = tr.cov * h.transpose() * inv;
-                tr.state += k * (z - h * tr.state);
+                let s = h * *p * h.transpose() + r;
+                let inv = s.try_inverse()?;
+                let y = z - h * *x;
+                let k = *p * h.transpose() * inv;
+                *x += k * y;
                 // Joseph form keeps the covariance symmetric and positive
                 let i_kh = Matrix4::identity() - k * h;
-                tr.cov = i_kh * tr.cov * i_kh.transpose() + k * r * k.transpose();
+                *p = i_kh * *p * i_kh.transpose() + k * r * k.transpose();
+                let d2 = (y.transpose() * inv * y)[0];
+                Some((-0.5 * d2).exp() / (std::f64::consts::TAU * s.determinant().max(1e-300).sqrt()))
             }
             MeasModel::Polar { sensor, yaw, z, r } => {
-                let Some((hx, j)) = Self::polar_h(*sensor, *yaw, &tr.state) else { return };
-                let s = j * tr.cov * j.transpose() + r;
-                let Some(inv) = s.try_inverse() else { return };
-                let k = tr.cov * j.transpose() * inv;
+                let (hx, j) = Self::polar_h(*sensor, *yaw, x)?;
+                let s = j * *p * j.transpose() + r;
+                let inv = s.try_inverse()?;
                 let mut y = z - hx;
                 y[1] = wrap(y[1]);
-                tr.state += k * y;
+                let k = *p * j.transpose() * inv;
+                *x += k * y;
                 let i_kh = Matrix4::identity() - k * j;
-                tr.cov = i_kh * tr.cov * i_kh.transpose() + k * r * k.transpose();
+                *p = i_kh * *p * i_kh.transpose() + k * r * k.transpose();
+                let d2 = (y.transpose() * inv * y)[0];
+                Some((-0.5 * d2).exp() / (std::f64::consts::TAU.powf(1.5) * s.determinant().max(1e-300).sqrt()))
             }
         }
+    }
+
+    /// IMM update: every model takes the measurement; model probabilities follow the likelihoods.
+    fn update(&self, tr: &mut Track) {
+        let mut lik = [0.0; 2];
+        for (j, l) in lik.iter_mut().enumerate() {
+            let (mut x, mut p) = tr.models[j];
+            if let Some(v) = self.update_model(&mut x, &mut p) {
+                tr.models[j] = (x, p);
+                *l = v;
+            }
+        }
+        let w = [lik[0] * tr.model_prob[0], lik[1] * tr.model_prob[1]];
+        let sum = w[0] + w[1];
+        if sum > 0.0 && sum.is_finite() {
+            let a = (w[0] / sum).clamp(1e-3, 1.0 - 1e-3);
+            tr.model_prob = [a, 1.0 - a];
+        }
+        tr.combine();
     }
 
     fn new_track(&self, id: u32, t_us: i64) -> Track {
@@ -784,6 +853,8 @@ impl MeasModel {
             id,
             state,
             cov,
+            models: [(state, cov), (state, cov)],
+            model_prob: [0.7, 0.3],
             t_us,
             status: TrackStatus::Tentative,
             hits: 1,
