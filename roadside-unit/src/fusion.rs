@@ -26,7 +26,7 @@
 
 use crate::ingest::{Detection, Measurement, ObjectClass, SensorFrame};
 use crate::sensors::Sensor;
-use nalgebra::{Matrix2, Matrix2x4, Matrix3, Matrix3x4, Matrix4, Vector2, Vector3, Vector4};
+use nalgebra::{Matrix2, Matrix3, Matrix3x4, Matrix4, Vector2, Vector3, Vector4};
 use std::collections::{BTreeMap, HashMap};
 
 const N_CLASSES: usize = 6;
@@ -203,15 +203,31 @@ impl Track {
             }
             *m = (x0, p0);
         }
-        let mut f = Matrix4::identity();
-        f[(0, 2)] = dt;
-        f[(1, 3)] = dt;
         let (dt2, dt3, dt4) = (dt * dt, dt * dt * dt / 2.0, dt.powi(4) / 4.0);
-        let qm = Matrix4::new(dt4, 0.0, dt3, 0.0, 0.0, dt4, 0.0, dt3, dt3, 0.0, dt2, 0.0, 0.0, dt3, 0.0, dt2);
         let base = self.accel_sigma().powi(2);
         for (j, scale) in [c.steady_scale, c.manoeuvre_scale].into_iter().enumerate() {
-            let (x, p) = mixed[j];
-            self.models[j] = (f * x, f * p * f.transpose() + qm * (base * scale * scale));
+            let (mut x, mut p) = mixed[j];
+            x[0] += dt * x[2];
+            x[1] += dt * x[3];
+            // F P F^T for F = [[I, dt I], [0, I]]: rows then columns 0,1 += dt * rows/columns 2,3
+            for c in 0..4 {
+                p[(0, c)] += dt * p[(2, c)];
+                p[(1, c)] += dt * p[(3, c)];
+            }
+            for r in 0..4 {
+                p[(r, 0)] += dt * p[(r, 2)];
+                p[(r, 1)] += dt * p[(r, 3)];
+            }
+            let q = base * scale * scale;
+            p[(0, 0)] += q * dt4;
+            p[(1, 1)] += q * dt4;
+            p[(2, 2)] += q * dt2;
+            p[(3, 3)] += q * dt2;
+            p[(0, 2)] += q * dt3;
+            p[(2, 0)] += q * dt3;
+            p[(1, 3)] += q * dt3;
+            p[(3, 1)] += q * dt3;
+            self.models[j] = (x, p);
         }
         self.model_prob = cbar;
         self.t_us = t_us;
@@ -435,6 +451,9 @@ impl Fusion {
             fused += 1;
         }
         self.fused_until_us = self.fused_until_us.max(horizon);
+        if fused > 0 {
+            self.merge_duplicates();
+        }
         self.life_cycle(horizon);
         for st in &mut self.sensors {
             let silent = st.stats.last_arrival_us.is_none_or(|a| now_us - a > self.config.silent_after_us);
@@ -504,24 +523,37 @@ impl Fusion {
             st.frames += 1;
             st.detections += detections.len() as u64;
         }
+        // only the tracks this sensor may see need their state at this instant (the others are
+        // predicted when a sensor that sees them reports, or for output)
         for tr in &mut self.tracks {
-            tr.predict(t_us, &self.config);
+            let dt = (t_us - tr.t_us) as f64 * 1e-6;
+            let slack = 5.0 + tr.speed_mps() * dt.max(0.0);
+            if sensor.sees([tr.state[0], tr.state[1]], slack) {
+                tr.predict(t_us, &self.config);
+            }
         }
         // measurements in local terms
         let meas: Vec<MeasModel> = detections.iter().map(|d| MeasModel::new(&sensor, d)).collect();
         // gated pairs (track, detection, cost)
         let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
         let mut gated_any = vec![false; meas.len()];
+        // detections binned on a grid, so that each track looks only at the cells around it
+        let approx: Vec<[f64; 2]> = meas.iter().map(MeasModel::approx_position).collect();
+        let grid = Grid::new(&approx, GRID_CELL_M);
+        let mut near: Vec<usize> = Vec::new();
         for (ti, tr) in self.tracks.iter().enumerate() {
             let p = [tr.state[0], tr.state[1]];
-            if !sensor.sees(p, 5.0) {
+            if tr.t_us != t_us || !sensor.sees(p, 5.0) {
                 continue;
             }
-            for (di, m) in meas.iter().enumerate() {
-                // cheap Euclidean pre-filter before the Mahalanobis distance
-                let approx = m.approx_position();
-                let reach = 6.0 + 3.0 * (tr.cov[(0, 0)] + tr.cov[(1, 1)]).sqrt();
-                if (approx[0] - p[0]).hypot(approx[1] - p[1]) > reach {
+            // cheap Euclidean pre-filter before the Mahalanobis distance
+            let reach = (6.0 + 3.0 * (tr.cov[(0, 0)] + tr.cov[(1, 1)]).sqrt()).min(MAX_REACH_M);
+            grid.within(p, reach, &mut near);
+            for &di in &near {
+                let m = &meas[di];
+                let approx = approx[di];
+                let (dx, dy) = (approx[0] - p[0], approx[1] - p[1]);
+                if dx * dx + dy * dy > reach * reach {
                     continue;
                 }
                 if tr.hits < self.config.confirm_hits {
@@ -549,7 +581,7 @@ impl Fusion {
         // misses: tentative tracks this sensor should have seen
         let errors = sensor.config.errors;
         for (ti, tr) in self.tracks.iter_mut().enumerate() {
-            if updated[ti] || !sensor.sees([tr.state[0], tr.state[1]], -2.0) {
+            if updated[ti] || tr.t_us != t_us || !sensor.sees([tr.state[0], tr.state[1]], -2.0) {
                 continue;
             }
             let vulnerable = tr.class().is_some_and(|(c, _)| c.is_vulnerable());
@@ -603,24 +635,27 @@ impl Fusion {
             tr.size_m = detections[di].size_m;
             self.tracks.push(tr);
         }
-        self.merge_duplicates();
     }
 
     /// Two tracks on one object: keep the one with more hits (the older id on a tie).
     fn merge_duplicates(&mut self) {
         let n = self.tracks.len();
+        let pos: Vec<[f64; 2]> = self.tracks.iter().map(|t| [t.state[0], t.state[1]]).collect();
+        let grid = Grid::new(&pos, GRID_CELL_M);
         let mut dead = vec![false; n];
+        let mut near = Vec::new();
         for i in 0..n {
             if dead[i] {
                 continue;
             }
-            for j in i + 1..n {
-                if dead[j] {
+            grid.within(pos[i], self.config.merge_distance_m, &mut near);
+            for &j in near.iter().filter(|&&j| j > i) {
+                if dead[j] || self.tracks[j].t_us != self.tracks[i].t_us {
                     continue;
                 }
                 let (a, b) = (&self.tracks[i], &self.tracks[j]);
-                let dp = (a.state[0] - b.state[0]).hypot(a.state[1] - b.state[1]);
-                if dp > self.config.merge_distance_m {
+                let (dx, dy) = (a.state[0] - b.state[0], a.state[1] - b.state[1]);
+                if dx * dx + dy * dy > self.config.merge_distance_m * self.config.merge_distance_m {
                     continue;
                 }
                 let dv = (a.state[2] - b.state[2]).hypot(a.state[3] - b.state[3]);
@@ -642,6 +677,56 @@ impl Fusion {
             k += 1;
             !dead[k - 1]
         });
+    }
+}
+
+/// Cell size of the association grid, metres.
+const GRID_CELL_M: f64 = 12.0;
+/// Largest distance a detection can be from a track and still be considered, metres.
+const MAX_REACH_M: f64 = 40.0;
+
+/// Points binned on a uniform grid: the neighbours of a point in time proportional to the
+/// points near it, so association stays linear in the number of objects.  One sorted vector of
+/// (cell, index); a cell's points are found by binary search.
+struct Grid {
+    cell: f64,
+    sorted: Vec<((i64, i64), usize)>,
+}
+
+impl Grid {
+    fn key(&self, p: [f64; 2]) -> (i64, i64) {
+        ((p[0] / self.cell).floor() as i64, (p[1] / self.cell).floor() as i64)
+    }
+
+    fn new(points: &[[f64; 2]], cell: f64) -> Self {
+        let mut g = Grid { cell, sorted: Vec::with_capacity(points.len()) };
+        for (i, p) in points.iter().enumerate() {
+            if p[0].is_finite() && p[1].is_finite() {
+                let k = g.key(*p);
+                g.sorted.push((k, i));
+            }
+        }
+        g.sorted.sort_unstable();
+        g
+    }
+
+    /// Indices of the points in the cells within `r` of `p` (a superset of those within `r`).
+    fn within(&self, p: [f64; 2], r: f64, out: &mut Vec<usize>) {
+        out.clear();
+        if !(p[0].is_finite() && p[1].is_finite()) || self.sorted.is_empty() {
+            return;
+        }
+        let (lo, hi) = (self.key([p[0] - r, p[1] - r]), self.key([p[0] + r, p[1] + r]));
+        for x in lo.0..=hi.0 {
+            // cells (x, lo.1..=hi.1) are contiguous in the sorted order
+            let start = self.sorted.partition_point(|e| e.0 < (x, lo.1));
+            for e in &self.sorted[start..] {
+                if e.0 > (x, hi.1) {
+                    break;
+                }
+                out.push(e.1);
+            }
+        }
     }
 }
 
@@ -756,9 +841,8 @@ impl MeasModel {
     fn distance(&self, tr: &Track) -> Option<(f64, f64)> {
         match self {
             MeasModel::Position { z, r } => {
-                let h = Matrix2x4::new(1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0);
-                let s = h * tr.cov * h.transpose() + r;
-                let y = z - h * tr.state;
+                let s = tr.cov.fixed_view::<2, 2>(0, 0) + r;
+                let y = z - tr.state.fixed_rows::<2>(0);
                 let inv = s.try_inverse()?;
                 Some(((y.transpose() * inv * y)[0], s.determinant().max(1e-12).ln()))
             }
@@ -777,15 +861,15 @@ impl MeasModel {
     fn update_model(&self, x: &mut Vector4<f64>, p: &mut Matrix4<f64>) -> Option<f64> {
         match self {
             MeasModel::Position { z, r } => {
-                let h = Matrix2x4::new(1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0);
-                let s = h * *p * h.transpose() + r;
+                // H selects the position: S = P[pos,pos] + R, K = P[:,pos] S^-1, P -= K P[pos,:]
+                let s = p.fixed_view::<2, 2>(0, 0) + r;
                 let inv = s.try_inverse()?;
-                let y = z - h * *x;
-                let k = *p * h.transpose() * inv;
+                let y = z - x.fixed_rows::<2>(0);
+                let pht = p.fixed_view::<4, 2>(0, 0).into_owned();
+                let k = pht * inv;
                 *x += k * y;
-                // Joseph form keeps the covariance symmetric and positive
-                let i_kh = Matrix4::identity() - k * h;
-                *p = i_kh * *p * i_kh.transpose() + k * r * k.transpose();
+                *p -= k * pht.transpose();
+                *p = (*p + p.transpose()) * 0.5;
                 let d2 = (y.transpose() * inv * y)[0];
                 Some((-0.5 * d2).exp() / (std::f64::consts::TAU * s.determinant().max(1e-300).sqrt()))
             }
@@ -795,10 +879,11 @@ impl MeasModel {
                 let inv = s.try_inverse()?;
                 let mut y = z - hx;
                 y[1] = wrap(y[1]);
-                let k = *p * j.transpose() * inv;
+                let pht = *p * j.transpose();
+                let k = pht * inv;
                 *x += k * y;
-                let i_kh = Matrix4::identity() - k * j;
-                *p = i_kh * *p * i_kh.transpose() + k * r * k.transpose();
+                *p -= k * pht.transpose();
+                *p = (*p + p.transpose()) * 0.5;
                 let d2 = (y.transpose() * inv * y)[0];
                 Some((-0.5 * d2).exp() / (std::f64::consts::TAU.powf(1.5) * s.determinant().max(1e-300).sqrt()))
             }
@@ -877,6 +962,25 @@ fn assign(n_tracks: usize, n_dets: usize, pairs: &[(usize, usize, f64)]) -> Vec<
     if pairs.is_empty() {
         return Vec::new();
     }
+    // fast path: a pair whose track and detection gate with nothing else is assigned as is
+    let (mut per_track, mut per_det) = (vec![0u32; n_tracks], vec![0u32; n_dets]);
+    for &(t, d, _) in pairs {
+        per_track[t] += 1;
+        per_det[d] += 1;
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut rest: Vec<(usize, usize, f64)> = Vec::new();
+    for &p in pairs {
+        if per_track[p.0] == 1 && per_det[p.1] == 1 {
+            out.push((p.0, p.1));
+        } else {
+            rest.push(p);
+        }
+    }
+    if rest.is_empty() {
+        return out;
+    }
+    let pairs = &rest[..];
     // union-find over tracks [0, n_tracks) and detections [n_tracks, n_tracks + n_dets)
     let mut parent: Vec<usize> = (0..n_tracks + n_dets).collect();
     fn find(p: &mut [usize], mut i: usize) -> usize {
@@ -897,7 +1001,6 @@ fn assign(n_tracks: usize, n_dets: usize, pairs: &[(usize, usize, f64)]) -> Vec<
         let r = find(&mut parent, p.0);
         clusters.entry(r).or_default().push(p);
     }
-    let mut out = Vec::new();
     for (_, cl) in clusters {
         if let [(t, d, _)] = cl[..] {
             out.push((t, d));

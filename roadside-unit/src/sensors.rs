@@ -233,14 +233,24 @@ impl Sensor {
     /// Whether a local point lies within the field of view and range (plus `margin_m`).
     pub fn sees(&self, p: [f64; 2], margin_m: f64) -> bool {
         let [x, y] = self.to_sensor(p);
-        let r = x.hypot(y);
-        if r > self.config.range_m + margin_m {
+        let r2 = x * x + y * y;
+        let reach = self.config.range_m + margin_m;
+        if reach < 0.0 || r2 > reach * reach {
             return false;
         }
-        if r < 1e-6 {
+        if r2 < 1e-12 {
             return true;
         }
         let half = (self.config.fov_deg / 2.0).to_radians();
+        let r = r2.sqrt();
+        // inside the sector when the angle to the boresight is at most `half`: x >= r cos(half)
+        if x >= r * half.cos() {
+            return margin_m >= 0.0 || {
+                // a negative margin: also keep that far inside the sector's edges
+                let az = y.atan2(x).abs();
+                r * (half - az).sin() >= -margin_m
+            };
+        }
         let az = y.atan2(x).abs();
         az <= half || r * (az - half).sin() <= margin_m
     }
