@@ -8,6 +8,7 @@
 //!
 //! Invariant: never depends on `cloud-control` or `sim`; no I/O in the core.
 
+pub mod events;
 pub mod fusion;
 pub mod ingest;
 pub mod lanes;

@@ -16,11 +16,14 @@ use crate::sensors::{Delivery, SensorModel, TrueObject};
 use crate::trajectories::{AgentType, TrackPoint};
 use map_encoder::geo::{LatLon, LocalFrame};
 use map_encoder::model::Intersection;
+use roadside_unit::events::{EventChange, EventConfig, EventDetector, EventKind, SignalShows};
 use roadside_unit::fusion::{Fusion, FusionConfig};
+use roadside_unit::fusion::{TrackOutput, TrackStatus};
 use roadside_unit::ingest::ObjectClass;
 use roadside_unit::lanes::LaneIndex;
 use roadside_unit::sensors::{resolve, SensorConfigError, SensorFile};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// Earth radius of the spherical Mercator projection, metres.
 const R_EARTH_M: f64 = 6_378_137.0;
@@ -147,6 +150,89 @@ pub struct ReplayInput<'a> {
     pub only_sensors: Vec<u32>,
     /// Fusion tuning.
     pub fusion: FusionConfig,
+    /// Signal states over time (for red-light running), when recorded.
+    pub signals: Option<&'a SignalTimeline>,
+}
+
+/// Recorded signal states: at each time (ms), the state of every signal group.
+pub type SignalTimeline = BTreeMap<i64, HashMap<u8, SignalShows>>;
+
+/// Read a `signal_group_id,timestamp_ms,movement_state` CSV (TAF-BW `signal_phases_*.csv`).
+pub fn read_signal_phases(text: &str) -> Result<SignalTimeline, String> {
+    let mut lines = text.lines().enumerate();
+    let header: Vec<String> = lines
+        .next()
+        .map(|(_, h)| h.split(',').map(|c| c.trim().trim_start_matches('\u{feff}').to_string()).collect())
+        .unwrap_or_default();
+    let col = |name: &str| header.iter().position(|h| h == name).ok_or(format!("no `{name}` column"));
+    let (g, t, st) = (col("signal_group_id")?, col("timestamp_ms")?, col("movement_state")?);
+    let mut out = SignalTimeline::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let get = |k: usize| f.get(k).copied().ok_or(format!("line {}: too few fields", i + 1));
+        let group: u8 = get(g)?.parse().map_err(|_| format!("line {}: signal_group_id is not 0..255", i + 1))?;
+        let time: i64 = get(t)?.parse().map_err(|_| format!("line {}: timestamp_ms is not an integer", i + 1))?;
+        out.entry(time).or_default().insert(group, SignalShows::from_phase_name(get(st)?));
+    }
+    Ok(out)
+}
+
+/// Precision and recall of one event kind: the fused tracks' events against the events the same
+/// detector finds on the ground truth (matched one to one within 2 s and 10 m).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventScore {
+    /// Event kind.
+    pub kind: EventKind,
+    /// Events on the ground truth.
+    pub truth: usize,
+    /// Events on the fused tracks.
+    pub detected: usize,
+    /// Matched pairs.
+    pub matched: usize,
+    /// `matched / detected`.
+    pub precision: f64,
+    /// `matched / truth`.
+    pub recall: f64,
+}
+
+fn score_events(truth: &[(EventKind, i64, [f64; 2])], found: &[(EventKind, i64, [f64; 2])]) -> Vec<EventScore> {
+    let mut kinds: Vec<EventKind> = truth.iter().chain(found).map(|e| e.0).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+        .into_iter()
+        .map(|k| {
+            let t: Vec<_> = truth.iter().filter(|e| e.0 == k).collect();
+            let f: Vec<_> = found.iter().filter(|e| e.0 == k).collect();
+            let mut used = vec![false; t.len()];
+            let mut matched = 0;
+            for e in &f {
+                let best = t
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, g)| {
+                        !used[*i] && (g.1 - e.1).abs() <= 2_000_000 && (g.2[0] - e.2[0]).hypot(g.2[1] - e.2[1]) <= 10.0
+                    })
+                    .min_by_key(|(_, g)| (g.1 - e.1).abs());
+                if let Some((i, _)) = best {
+                    used[i] = true;
+                    matched += 1;
+                }
+            }
+            let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
+            EventScore {
+                kind: k,
+                truth: t.len(),
+                detected: f.len(),
+                matched,
+                precision: ratio(matched, f.len()),
+                recall: ratio(matched, t.len()),
+            }
+        })
+        .collect()
 }
 
 /// Scores of one replay.
@@ -178,6 +264,8 @@ pub struct Scores {
     pub lane_accuracy: f64,
     /// Frames refused by the fusion core, by reason.
     pub rejected_frames: BTreeMap<String, u64>,
+    /// Events found on the fused tracks against those on the ground truth.
+    pub events: Vec<EventScore>,
 }
 
 /// A replay's outcome.
@@ -297,6 +385,17 @@ pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
     let mut hyp_lanes: Vec<Vec<Option<usize>>> = Vec::new();
     let mut truth_lanes: Vec<Vec<Option<usize>>> = Vec::new();
 
+    let (mut truth_events, mut fused_events) =
+        (EventDetector::new(x, EventConfig::default()), EventDetector::new(x, EventConfig::default()));
+    let (mut truth_started, mut fused_started) = (Vec::new(), Vec::new());
+    let no_signals = HashMap::new();
+    let started = |changes: Vec<EventChange>, into: &mut Vec<(EventKind, i64, [f64; 2])>| {
+        for c in changes {
+            if let EventChange::Started(e) = c {
+                into.push((e.kind, e.start_us, e.position_m));
+            }
+        }
+    };
     for (&t, truth) in &by_time {
         while next < deliveries.len() && deliveries[next].arrival_us <= t {
             let d = &deliveries[next];
@@ -340,6 +439,25 @@ pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
                 width_m: size[1],
             });
         }
+        // events, the same detector on the truth and on the fused output
+        let signals =
+            input.signals.and_then(|s| s.range(..=t / 1000).next_back().map(|(_, v)| v)).unwrap_or(&no_signals);
+        let truth_out: Vec<TrackOutput> = truth
+            .iter()
+            .map(|&(id, p, v, agent)| TrackOutput {
+                id: id as u32,
+                position_m: p,
+                velocity_mps: v,
+                heading_rad: v[1].atan2(v[0]),
+                position_sigma_m: [0.0, 0.0],
+                class: Some((class_of(agent), 1.0)),
+                size_m: None,
+                status: TrackStatus::Confirmed,
+                age_us: 0,
+            })
+            .collect();
+        started(truth_events.update(t, &truth_out, signals), &mut truth_started);
+        started(fused_events.update(t, &out, signals), &mut fused_started);
         frames.push(frame);
         truth_lanes.push(tl);
         hyp_lanes.push(hl);
@@ -377,6 +495,7 @@ pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
             lane_correct,
             lane_accuracy: if lane_samples > 0 { lane_correct as f64 / lane_samples as f64 } else { f64::NAN },
             rejected_frames,
+            events: score_events(&truth_started, &fused_started),
         },
     })
 }
@@ -396,6 +515,7 @@ fn empty_scores() -> Scores {
         lane_correct: 0,
         lane_accuracy: f64::NAN,
         rejected_frames: BTreeMap::new(),
+        events: Vec::new(),
     }
 }
 

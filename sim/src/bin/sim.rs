@@ -58,6 +58,10 @@ enum Command {
         /// best single sensor's.
         #[arg(long)]
         baselines: bool,
+        /// Recorded signal states (`signal_group_id,timestamp_ms,movement_state`) for red-light
+        /// running; default: a `signal_phases_000.csv` beside the trajectories, when present.
+        #[arg(long)]
+        signals: Option<PathBuf>,
         /// Fused tracks of the first seed, in the trajectories' CSV columns and frame.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -134,7 +138,19 @@ fn mean_ci(v: &[f64]) -> (f64, f64) {
 fn run() -> Result<(), Fail> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Replay { trajectories, map, origin, intersection, sensors, seed, seeds, baselines, out, json } => {
+        Command::Replay {
+            trajectories,
+            map,
+            origin,
+            intersection,
+            sensors,
+            seed,
+            seeds,
+            baselines,
+            signals,
+            out,
+            json,
+        } => {
             let truth = sim::trajectories::read_tracks(&String::from_utf8(read(&trajectories)?)?)
                 .map_err(|e| Fail(format!("{}: {e}", trajectories.display())))?;
             let origin = match origin {
@@ -151,6 +167,17 @@ fn run() -> Result<(), Fail> {
                     .ok_or_else(|| Fail(format!("{name}: no intersection {id}")))?,
                 None => model.intersections.first().ok_or_else(|| Fail(format!("{name}: no intersection")))?,
             };
+            let signals_path = signals.or_else(|| {
+                let p = trajectories.with_file_name("signal_phases_000.csv");
+                p.exists().then_some(p)
+            });
+            let timeline = match &signals_path {
+                Some(p) => Some(
+                    sim::replay::read_signal_phases(&String::from_utf8(read(p)?)?)
+                        .map_err(|e| Fail(format!("{}: {e}", p.display())))?,
+                ),
+                None => None,
+            };
             let rig_name = sensors.display().to_string();
             let rig = parse_sensor_file(&rig_name, &String::from_utf8(read(&sensors)?)?)?;
             let mut runs = Vec::new();
@@ -165,6 +192,7 @@ fn run() -> Result<(), Fail> {
                     seed: s,
                     only_sensors: Vec::new(),
                     fusion: FusionConfig::default(),
+                    signals: timeline.as_ref(),
                 };
                 let r = replay(&input)?;
                 if k == 0 {
@@ -217,6 +245,27 @@ fn run() -> Result<(), Fail> {
             ] {
                 let (m, ci) = col(f);
                 println!("| {name} | {m:.4} | ±{ci:.4} |");
+            }
+            let kinds: std::collections::BTreeSet<_> =
+                runs.iter().flat_map(|r| r.events.iter().map(|e| e.kind)).collect();
+            if !kinds.is_empty() {
+                println!("\n| event | truth (mean) | detected (mean) | precision | recall |");
+                println!("| --- | ---: | ---: | ---: | ---: |");
+                for k in kinds {
+                    let of = |f: fn(&sim::replay::EventScore) -> f64| {
+                        mean_ci(
+                            &runs
+                                .iter()
+                                .filter_map(|r| r.events.iter().find(|e| e.kind == k).map(f))
+                                .collect::<Vec<_>>(),
+                        )
+                    };
+                    let (t, _) = of(|e| e.truth as f64);
+                    let (d, _) = of(|e| e.detected as f64);
+                    let (p, pci) = of(|e| e.precision);
+                    let (r, rci) = of(|e| e.recall);
+                    println!("| {k:?} | {t:.1} | {d:.1} | {p:.3} ±{pci:.3} | {r:.3} ±{rci:.3} |");
+                }
             }
             if baselines {
                 println!("\n| sensor alone | position RMSE (m) |");
