@@ -152,7 +152,7 @@ fn plan(m: &MapFile, notes: &mut Notes) -> Result<Plan, CompileError> {
 }
 
 /// The standard's Position3D of a reference point.
-fn position3d(lat: f64, lon: f64, elevation_m: f64) -> Position3D {
+pub fn position3d(lat: f64, lon: f64, elevation_m: f64) -> Position3D {
     Position3D {
         lat: (lat * DEG_UNITS).round() as i32,
         long: (lon * DEG_UNITS).round() as i32,

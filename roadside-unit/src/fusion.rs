@@ -197,9 +197,9 @@ impl Track {
             let w = [pi[0][j] * mu[0] / cbar[j].max(1e-12), pi[1][j] * mu[1] / cbar[j].max(1e-12)];
             let x0 = self.models[0].0 * w[0] + self.models[1].0 * w[1];
             let mut p0 = Matrix4::zeros();
-            for i in 0..2 {
-                let d = self.models[i].0 - x0;
-                p0 += (self.models[i].1 + d * d.transpose()) * w[i];
+            for ((x, p), wi) in self.models.iter().zip(w) {
+                let d = x - x0;
+                p0 += (p + d * d.transpose()) * wi;
             }
             *m = (x0, p0);
         }
@@ -239,9 +239,9 @@ impl Track {
         let mu = self.model_prob;
         self.state = self.models[0].0 * mu[0] + self.models[1].0 * mu[1];
         let mut p = Matrix4::zeros();
-        for i in 0..2 {
-            let d = self.models[i].0 - self.state;
-            p += (self.models[i].1 + d * d.transpose()) * mu[i];
+        for ((x, pm), m) in self.models.iter().zip(mu) {
+            let d = x - self.state;
+            p += (pm + d * d.transpose()) * m;
         }
         self.cov = p;
     }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod fusion;
 pub mod ingest;
 pub mod lanes;
+pub mod output;
 pub mod sensors;
 
 use map_encoder::compile::{compile_map, CompileError, MapOptions};
