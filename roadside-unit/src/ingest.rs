@@ -129,7 +129,7 @@ pub enum IngestError {
         needed: usize,
     },
     /// Not a ZSI frame.
-    #[error("byte 0: not a ZSI frame (magic {found:02x?}, expected \"ZS\")")]
+    #[error("byte 0: not a ZSI frame (magic 0x{:02x} 0x{:02x}, expected \"ZS\" = 0x5a 0x53)", found[0], found[1])]
     Magic {
         /// The first two bytes.
         found: [u8; 2],
@@ -363,7 +363,10 @@ pub fn decode_frame(bytes: &[u8]) -> Result<SensorFrame, IngestError> {
             }
             KIND_POLAR => {
                 let range_m = r.f32("object.range_m", 0.0..=MAX_RANGE_M)?;
-                let azimuth_rad = r.f32("object.azimuth_rad", -std::f64::consts::PI..=std::f64::consts::PI)?;
+                // up to the binary32 nearest to pi (just above pi in binary64), so that a sender's
+                // `f32::consts::PI` is accepted
+                let pi32 = f64::from(std::f32::consts::PI);
+                let azimuth_rad = r.f32("object.azimuth_rad", -pi32..=pi32)?;
                 let radial_speed_mps = r.f32("object.radial_speed_mps", -MAX_SPEED_MPS..=MAX_SPEED_MPS)?;
                 Measurement::Polar { range_m, azimuth_rad, radial_speed_mps }
             }
