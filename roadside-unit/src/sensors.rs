@@ -238,21 +238,23 @@ impl Sensor {
         if reach < 0.0 || r2 > reach * reach {
             return false;
         }
-        if r2 < 1e-12 {
-            return true;
-        }
         let half = (self.config.fov_deg / 2.0).to_radians();
-        let r = r2.sqrt();
-        // inside the sector when the angle to the boresight is at most `half`: x >= r cos(half)
-        if x >= r * half.cos() {
-            return margin_m >= 0.0 || {
-                // a negative margin: also keep that far inside the sector's edges
-                let az = y.atan2(x).abs();
-                r * (half - az).sin() >= -margin_m
-            };
+        if half >= std::f64::consts::FRAC_PI_2 {
+            // a wide field of view: the angular test below assumes less than 180 degrees
+            if r2 < 1e-12 {
+                return true;
+            }
+            let az = y.atan2(x).abs();
+            return az <= half || r2.sqrt() * (az - half).sin() <= margin_m;
         }
-        let az = y.atan2(x).abs();
-        az <= half || r * (az - half).sin() <= margin_m
+        // signed distance from the nearer edge of the sector (positive inside)
+        let (s, c) = half.sin_cos();
+        let inside = x * s - y.abs() * c;
+        if inside >= 0.0 {
+            return inside >= -margin_m.min(0.0) || margin_m >= 0.0;
+        }
+        // outside the sector: near enough to an edge ray (in front of the sensor) within the margin
+        x * c + y.abs() * s >= 0.0 && -inside <= margin_m
     }
 
     /// The clock offset in microseconds (sensor clock − RSU clock).
