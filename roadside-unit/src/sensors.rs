@@ -249,7 +249,8 @@ impl Sensor {
         }
         // signed distance from the nearer edge of the sector (positive inside)
         let (s, c) = half.sin_cos();
-        let inside = x * s - y.abs() * c;
+        // (a point on an edge counts as inside, whatever the rounding)
+        let inside = x * s - y.abs() * c + 1e-9;
         if inside >= 0.0 {
             return inside >= -margin_m.min(0.0) || margin_m >= 0.0;
         }

@@ -315,14 +315,15 @@ mod tests {
     fn radar_measures_range_azimuth_and_doppler() {
         let s = sensor("radar", "");
         let mut m = SensorModel::new(s, 2, 0);
-        let d = m.capture(&[car(1, 30.0, 30.0)]);
+        let d = m.capture(&[car(1, 30.0, 20.0)]);
         let Measurement::Polar { range_m, azimuth_rad, radial_speed_mps } = d.frame.detections[0].measurement else {
             panic!()
         };
-        assert!((range_m - 30.0 * 2f64.sqrt()).abs() < 1.5);
-        assert!((azimuth_rad - std::f64::consts::FRAC_PI_4).abs() < 0.05);
-        // moving west at 10 m/s, the object at 45 deg closes at 10 cos 45
-        assert!((radial_speed_mps + 10.0 / 2f64.sqrt()).abs() < 0.5);
+        let r = 30f64.hypot(20.0);
+        assert!((range_m - r).abs() < 1.5);
+        assert!((azimuth_rad - 20f64.atan2(30.0)).abs() < 0.05);
+        // moving west at 10 m/s, it closes at 10 * 30 / r
+        assert!((radial_speed_mps + 10.0 * 30.0 / r).abs() < 0.5);
         assert!(d.frame.detections[0].class.is_none());
     }
 }
