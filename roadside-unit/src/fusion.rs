@@ -525,11 +525,18 @@ impl Fusion {
         }
         // only the tracks this sensor may see need their state at this instant (the others are
         // predicted when a sensor that sees them reports, or for output)
+        let view = View::new(&sensor);
+        // per track: in view (5 m margin, for gating) and well inside (2 m, for counting misses)
+        let mut in_view: Vec<(bool, bool)> = Vec::with_capacity(self.tracks.len());
         for tr in &mut self.tracks {
             let dt = (t_us - tr.t_us) as f64 * 1e-6;
             let slack = 5.0 + tr.speed_mps() * dt.max(0.0);
-            if sensor.sees([tr.state[0], tr.state[1]], slack) {
+            if view.inside([tr.state[0], tr.state[1]]) >= -slack {
                 tr.predict(t_us, &self.config);
+                let d = view.inside([tr.state[0], tr.state[1]]);
+                in_view.push((d >= -5.0, d >= 2.0));
+            } else {
+                in_view.push((false, false));
             }
         }
         // measurements in local terms
@@ -543,7 +550,7 @@ impl Fusion {
         let mut near: Vec<usize> = Vec::new();
         for (ti, tr) in self.tracks.iter().enumerate() {
             let p = [tr.state[0], tr.state[1]];
-            if tr.t_us != t_us || !sensor.sees(p, 5.0) {
+            if tr.t_us != t_us || !in_view[ti].0 {
                 continue;
             }
             // cheap Euclidean pre-filter before the Mahalanobis distance
@@ -581,7 +588,7 @@ impl Fusion {
         // misses: tentative tracks this sensor should have seen
         let errors = sensor.config.errors;
         for (ti, tr) in self.tracks.iter_mut().enumerate() {
-            if updated[ti] || tr.t_us != t_us || !sensor.sees([tr.state[0], tr.state[1]], -2.0) {
+            if updated[ti] || tr.t_us != t_us || !in_view.get(ti).is_some_and(|v| v.1) {
                 continue;
             }
             let vulnerable = tr.class().is_some_and(|(c, _)| c.is_vulnerable());
@@ -680,17 +687,78 @@ impl Fusion {
     }
 }
 
+/// A sensor's field of view with its trigonometry computed once per frame.
+struct View {
+    position: [f64; 2],
+    cos_yaw: f64,
+    sin_yaw: f64,
+    range: f64,
+    half: f64,
+    cos_half: f64,
+    sin_half: f64,
+}
+
+impl View {
+    fn new(s: &Sensor) -> Self {
+        let half = (s.config.fov_deg / 2.0).to_radians();
+        View {
+            position: s.position_m,
+            cos_yaw: s.yaw_rad.cos(),
+            sin_yaw: s.yaw_rad.sin(),
+            range: s.config.range_m,
+            half,
+            cos_half: half.cos(),
+            sin_half: half.sin(),
+        }
+    }
+
+    /// How far inside the field of view a point lies, metres (negative: outside, by about that
+    /// much): the smaller of the distances to the range limit and to the sector's edges.
+    fn inside(&self, p: [f64; 2]) -> f64 {
+        let (dx, dy) = (p[0] - self.position[0], p[1] - self.position[1]);
+        let (x, y) = (self.cos_yaw * dx + self.sin_yaw * dy, -self.sin_yaw * dx + self.cos_yaw * dy);
+        let r = (x * x + y * y).sqrt();
+        let by_range = self.range - r;
+        let by_edge = if self.half >= std::f64::consts::FRAC_PI_2 {
+            if self.half >= std::f64::consts::PI {
+                f64::INFINITY
+            } else {
+                // wide sectors: inside when the angle is within `half`, else the distance to the edge
+                let az = y.atan2(x).abs();
+                if az <= self.half {
+                    r * (self.half - az).sin().max(0.0)
+                } else {
+                    -r * (az - self.half).sin()
+                }
+            }
+        } else {
+            let d = x * self.sin_half - y.abs() * self.cos_half;
+            if d < 0.0 && x * self.cos_half + y.abs() * self.sin_half < 0.0 {
+                // behind the sensor: the distance to the apex
+                -r
+            } else {
+                d
+            }
+        };
+        by_range.min(by_edge)
+    }
+}
+
 /// Cell size of the association grid, metres.
 const GRID_CELL_M: f64 = 12.0;
 /// Largest distance a detection can be from a track and still be considered, metres.
 const MAX_REACH_M: f64 = 40.0;
 
 /// Points binned on a uniform grid: the neighbours of a point in time proportional to the
-/// points near it, so association stays linear in the number of objects.  One sorted vector of
-/// (cell, index); a cell's points are found by binary search.
+/// points near it, so association stays linear in the number of objects.  The points are sorted
+/// by cell; a dense table over the occupied cells' bounding box gives each cell's range in O(1).
 struct Grid {
     cell: f64,
-    sorted: Vec<((i64, i64), usize)>,
+    sorted: Vec<usize>,
+    /// `(min_x, min_y, width, height)` of the table in cells.
+    origin: (i64, i64, i64, i64),
+    /// Start of each cell's run in `sorted` (length: cells + 1).
+    starts: Vec<u32>,
 }
 
 impl Grid {
@@ -699,33 +767,63 @@ impl Grid {
     }
 
     fn new(points: &[[f64; 2]], cell: f64) -> Self {
-        let mut g = Grid { cell, sorted: Vec::with_capacity(points.len()) };
-        for (i, p) in points.iter().enumerate() {
-            if p[0].is_finite() && p[1].is_finite() {
-                let k = g.key(*p);
-                g.sorted.push((k, i));
+        let mut g = Grid { cell, sorted: Vec::new(), origin: (0, 0, 0, 0), starts: vec![0] };
+        let keys: Vec<Option<(i64, i64)>> =
+            points.iter().map(|p| (p[0].is_finite() && p[1].is_finite()).then(|| g.key(*p))).collect();
+        let (mut lo, mut hi) = ((i64::MAX, i64::MAX), (i64::MIN, i64::MIN));
+        for k in keys.iter().flatten() {
+            lo = (lo.0.min(k.0), lo.1.min(k.1));
+            hi = (hi.0.max(k.0), hi.1.max(k.1));
+        }
+        if lo.0 > hi.0 {
+            return g;
+        }
+        let (w, h) = (hi.0 - lo.0 + 1, hi.1 - lo.1 + 1);
+        // a far-flung point would make the table huge: such frames fall back to coarser cells
+        if w.saturating_mul(h) > 4 * points.len() as i64 + 4096 {
+            return Grid::new(points, cell * 4.0);
+        }
+        g.origin = (lo.0, lo.1, w, h);
+        let cells = (w * h) as usize;
+        let index = |k: (i64, i64)| ((k.0 - lo.0) * h + (k.1 - lo.1)) as usize;
+        let mut counts = vec![0u32; cells + 1];
+        for k in keys.iter().flatten() {
+            counts[index(*k) + 1] += 1;
+        }
+        for i in 1..=cells {
+            counts[i] += counts[i - 1];
+        }
+        let mut fill = counts.clone();
+        g.sorted = vec![0; counts[cells] as usize];
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(k) = k {
+                let c = index(*k);
+                g.sorted[fill[c] as usize] = i;
+                fill[c] += 1;
             }
         }
-        g.sorted.sort_unstable();
+        g.starts = counts;
         g
     }
 
     /// Indices of the points in the cells within `r` of `p` (a superset of those within `r`).
     fn within(&self, p: [f64; 2], r: f64, out: &mut Vec<usize>) {
         out.clear();
+        let (x0, y0, w, h) = self.origin;
         if !(p[0].is_finite() && p[1].is_finite()) || self.sorted.is_empty() {
             return;
         }
         let (lo, hi) = (self.key([p[0] - r, p[1] - r]), self.key([p[0] + r, p[1] + r]));
-        for x in lo.0..=hi.0 {
-            // cells (x, lo.1..=hi.1) are contiguous in the sorted order
-            let start = self.sorted.partition_point(|e| e.0 < (x, lo.1));
-            for e in &self.sorted[start..] {
-                if e.0 > (x, hi.1) {
-                    break;
-                }
-                out.push(e.1);
-            }
+        let (ax, bx) = (lo.0.max(x0), hi.0.min(x0 + w - 1));
+        let (ay, by) = (lo.1.max(y0), hi.1.min(y0 + h - 1));
+        if ax > bx || ay > by {
+            return;
+        }
+        for x in ax..=bx {
+            // the cells (x, ay..=by) are one contiguous run
+            let row = (x - x0) * h;
+            let (s, e) = (self.starts[(row + ay - y0) as usize], self.starts[(row + by - y0) as usize + 1]);
+            out.extend_from_slice(&self.sorted[s as usize..e as usize]);
         }
     }
 }
@@ -1175,6 +1273,27 @@ mod tests {
         }
         f.advance(5_000_000);
         assert!(f.output(5_000_000).is_empty());
+    }
+
+    proptest::proptest! {
+        /// The grid finds every point within the radius (it may return more).
+        #[test]
+        fn grid_finds_every_neighbour(pts in proptest::collection::vec((-500.0f64..500.0, -500.0f64..500.0), 0..60),
+                                      q in (-520.0f64..520.0, -520.0f64..520.0), r in 0.0f64..60.0) {
+            let pts: Vec<[f64; 2]> = pts.into_iter().map(|(x, y)| [x, y]).collect();
+            let g = Grid::new(&pts, GRID_CELL_M);
+            let mut out = Vec::new();
+            g.within([q.0, q.1], r, &mut out);
+            for (i, p) in pts.iter().enumerate() {
+                if (p[0] - q.0).hypot(p[1] - q.1) <= r {
+                    proptest::prop_assert!(out.contains(&i), "{i} {p:?} missing");
+                }
+            }
+            let mut sorted = out.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            proptest::prop_assert_eq!(sorted.len(), out.len(), "no duplicates");
+        }
     }
 
     #[test]
