@@ -98,7 +98,18 @@ fn origin_from_meta(trajectories: &Path) -> Result<[f64; 2], Fail> {
     )?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
-    let row: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+    // the row of this recording: `vehicle_tracks_013.csv` is id 013 (else the first row)
+    let stem = trajectories.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let suffix: String =
+        stem.chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').map(str::trim).collect()).collect();
+    let id_col = header.iter().position(|h| *h == "id");
+    let row = rows
+        .iter()
+        .find(|r| id_col.and_then(|i| r.get(i)).is_some_and(|v| !suffix.is_empty() && *v == suffix))
+        .or_else(|| rows.first())
+        .cloned()
+        .unwrap_or_default();
     let get = |name: &str| -> Result<f64, Fail> {
         let i = header
             .iter()
