@@ -192,16 +192,15 @@ impl Track {
         let pi = [[1.0 - p01, p01], [p10, 1.0 - p10]];
         let mu = self.model_prob;
         let cbar = [pi[0][0] * mu[0] + pi[1][0] * mu[1], pi[0][1] * mu[0] + pi[1][1] * mu[1]];
+        // with two models the mixed covariance is w0 P0 + w1 P1 + w0 w1 (x0 - x1)(x0 - x1)^T
+        let (m0, m1) = (self.models[0], self.models[1]);
+        let delta = m0.0 - m1.0;
+        let spread = delta * delta.transpose();
         let mut mixed = self.models;
         for (j, m) in mixed.iter_mut().enumerate() {
-            let w = [pi[0][j] * mu[0] / cbar[j].max(1e-12), pi[1][j] * mu[1] / cbar[j].max(1e-12)];
-            let x0 = self.models[0].0 * w[0] + self.models[1].0 * w[1];
-            let mut p0 = Matrix4::zeros();
-            for ((x, p), wi) in self.models.iter().zip(w) {
-                let d = x - x0;
-                p0 += (p + d * d.transpose()) * wi;
-            }
-            *m = (x0, p0);
+            let w0 = pi[0][j] * mu[0] / cbar[j].max(1e-12);
+            let w1 = 1.0 - w0;
+            *m = (m0.0 * w0 + m1.0 * w1, m0.1 * w0 + m1.1 * w1 + spread * (w0 * w1));
         }
         let (dt2, dt3, dt4) = (dt * dt, dt * dt * dt / 2.0, dt.powi(4) / 4.0);
         let base = self.accel_sigma().powi(2);
@@ -237,13 +236,10 @@ impl Track {
     /// Moment-matched combination of the models into `state` and `cov`.
     fn combine(&mut self) {
         let mu = self.model_prob;
-        self.state = self.models[0].0 * mu[0] + self.models[1].0 * mu[1];
-        let mut p = Matrix4::zeros();
-        for ((x, pm), m) in self.models.iter().zip(mu) {
-            let d = x - self.state;
-            p += (pm + d * d.transpose()) * m;
-        }
-        self.cov = p;
+        let (m0, m1) = (self.models[0], self.models[1]);
+        let delta = m0.0 - m1.0;
+        self.state = m0.0 * mu[0] + m1.0 * mu[1];
+        self.cov = m0.1 * mu[0] + m1.1 * mu[1] + delta * delta.transpose() * (mu[0] * mu[1]);
     }
 }
 
