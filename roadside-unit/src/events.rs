@@ -122,6 +122,8 @@ pub struct EventConfig {
     pub queue_gap_m: f64,
     /// A queue within this of the lane's upstream end spills back, metres.
     pub spillback_margin_m: f64,
+    /// Lanes shorter than this are not judged for spill-back, metres.
+    pub spillback_min_lane_m: f64,
     /// Approach congestion: mean speed below this, km/h …
     pub congestion_speed_kph: f64,
     /// … for this long, seconds.
@@ -148,6 +150,7 @@ impl Default for EventConfig {
             queue_speed_mps: 2.0,
             queue_gap_m: 12.0,
             spillback_margin_m: 5.0,
+            spillback_min_lane_m: 30.0,
             congestion_speed_kph: 10.0,
             congestion_after_s: 30.0,
             occupancy_zone_m: 5.0,
@@ -466,7 +469,11 @@ impl EventDetector {
                 e.0 += v;
                 e.1 += 1;
             }
-            if queued > 0 && queue_m >= lane.length_m() - c.spillback_margin_m {
+            // (a lane stub of a few metres says nothing about the upstream intersection)
+            if queued > 0
+                && lane.length_m() >= c.spillback_min_lane_m
+                && queue_m >= lane.length_m() - c.spillback_margin_m
+            {
                 let key = (EventKind::QueueSpillback, format!("lane {}", lane.id));
                 still.push(key.clone());
                 let p = lane.points[0];
