@@ -110,6 +110,10 @@ pub struct EventConfig {
     pub wrong_way_speed_mps: f64,
     /// A pedestrian in the roadway this long makes an event, seconds.
     pub pedestrian_after_s: f64,
+    /// A pedestrian must be this far inside a vehicle lane's edge, metres.
+    pub pedestrian_lane_margin_m: f64,
+    /// … and this far from any crosswalk, metres.
+    pub pedestrian_crosswalk_margin_m: f64,
     /// Speeding: over the limit by this factor …
     pub speeding_factor: f64,
     /// … plus this margin, km/h, for this long, seconds.
@@ -134,6 +138,8 @@ pub struct EventConfig {
     pub arrival_line_m: f64,
     /// Window of counts and rates, seconds.
     pub stats_window_s: f64,
+    /// An event ends when its condition has not held for this long, seconds.
+    pub end_after_s: f64,
 }
 
 impl Default for EventConfig {
@@ -144,6 +150,8 @@ impl Default for EventConfig {
             wrong_way_after_s: 1.0,
             wrong_way_speed_mps: 2.0,
             pedestrian_after_s: 1.0,
+            pedestrian_lane_margin_m: 0.0,
+            pedestrian_crosswalk_margin_m: 0.5,
             speeding_factor: 1.1,
             speeding_margin_kph: 3.0,
             speeding_after_s: 1.0,
@@ -156,6 +164,7 @@ impl Default for EventConfig {
             occupancy_zone_m: 5.0,
             arrival_line_m: 60.0,
             stats_window_s: 300.0,
+            end_after_s: 2.0,
         }
     }
 }
@@ -206,6 +215,7 @@ pub struct EventDetector {
     arrivals: Vec<VecDeque<i64>>,
     occupied: Vec<VecDeque<(i64, bool)>>,
     congested_since: HashMap<String, i64>,
+    last_held: HashMap<(EventKind, String), i64>,
     last_t: Option<i64>,
     queues: Vec<(f64, usize, usize)>,
 }
@@ -246,6 +256,7 @@ impl EventDetector {
             arrivals: vec![VecDeque::new(); n],
             occupied: vec![VecDeque::new(); n],
             congested_since: HashMap::new(),
+            last_held: HashMap::new(),
             last_t: None,
             queues: vec![(0.0, 0, 0); n],
         }
@@ -429,7 +440,13 @@ impl EventDetector {
                     }
                 }
             } else if t.class.is_some_and(|(k, _)| k == ObjectClass::Pedestrian) {
-                let in_road = matches!(m.zone, Zone::Junction) || (m.zone == Zone::Lane && m.crosswalk.is_none());
+                // clearly in the roadway: in the box or well inside a vehicle lane, and not at a
+                // crosswalk (pedestrians waiting at its ends, or tracked a little off it, are fine)
+                let well_inside = m.lane.is_some_and(|li| {
+                    m.lateral_m.abs() <= self.lanes.lanes()[li].width_m / 2.0 - c.pedestrian_lane_margin_m
+                });
+                let in_road = (matches!(m.zone, Zone::Junction) || (m.zone == Zone::Lane && well_inside))
+                    && !self.lanes.near_crosswalk(t.position_m, c.pedestrian_crosswalk_margin_m);
                 let mem = self.memory.entry(t.id).or_default();
                 if in_road {
                     let since = *mem.roadway_since.get_or_insert(t_us);
@@ -522,8 +539,17 @@ impl EventDetector {
                 self.congested_since.remove(&approach);
             }
         }
-        // events whose condition no longer holds end
-        let ended: Vec<(EventKind, String)> = self.active.keys().filter(|k| !still.contains(k)).cloned().collect();
+        // events whose condition has not held for `end_after_s` end (a short gap — a noisy position
+        // at a lane edge, a missed frame — does not split one event into several)
+        for k in &still {
+            self.last_held.insert(k.clone(), t_us);
+        }
+        let grace = (c.end_after_s * 1e6) as i64;
+        let ended: Vec<(EventKind, String)> =
+            self.active.keys().filter(|k| self.last_held.get(*k).is_none_or(|&h| t_us - h > grace)).cloned().collect();
+        for k in &ended {
+            self.last_held.remove(k);
+        }
         for k in ended {
             if let Some(mut e) = self.active.remove(&k) {
                 e.end_us = Some(t_us);

@@ -183,6 +183,15 @@ impl LaneIndex {
         self.lanes.iter().position(|l| l.id == id)
     }
 
+    /// Whether a point lies on a crosswalk or within `margin_m` of one.
+    pub fn near_crosswalk(&self, p: [f64; 2], margin_m: f64) -> bool {
+        let reach = self.max_half_width_m + margin_m;
+        self.tree.locate_within_distance(p, reach * reach).any(|seg| {
+            let li = seg.data.0;
+            self.lanes[li].lane_type == LaneType::Crosswalk && self.on_lane(li, p, None, margin_m).is_some()
+        })
+    }
+
     /// Whether a point lies in the junction box (with a margin in metres).
     pub fn in_junction(&self, p: [f64; 2], margin_m: f64) -> bool {
         inside_convex(&self.junction, p, margin_m)
