@@ -615,11 +615,7 @@ mod tests {
     use super::*;
     use crate::fusion::TrackStatus;
 
-    fn four_leg() -> Intersection {
-        let text = include_str!("../../examples/4leg.toml");
-        let (m, _) = map_encoder::model::parse("4leg.toml", text, map_encoder::model::Syntax::Toml).unwrap();
-        m.intersections.into_iter().next().unwrap()
-    }
+    use crate::test_support::four_leg;
 
     fn track(id: u32, p: [f64; 2], v: [f64; 2], class: ObjectClass) -> TrackOutput {
         TrackOutput {

@@ -297,11 +297,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn four_leg() -> Intersection {
-        let text = include_str!("../../examples/4leg.toml");
-        let (m, _) = map_encoder::model::parse("4leg.toml", text, map_encoder::model::Syntax::Toml).unwrap();
-        m.intersections.into_iter().next().unwrap()
-    }
+    use crate::test_support::four_leg;
 
     #[test]
     fn points_on_centre_lines_match_their_lane() {

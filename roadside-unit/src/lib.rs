@@ -14,6 +14,8 @@ pub mod ingest;
 pub mod lanes;
 pub mod output;
 pub mod sensors;
+#[cfg(test)]
+mod test_support;
 
 use map_encoder::compile::{compile_map, CompileError, MapOptions};
 use map_encoder::csae::{encode_frame, MessageFrame};

@@ -202,9 +202,7 @@ mod tests {
 
     #[test]
     fn scenes_split_into_self_contained_rsms_that_round_trip() {
-        let text = include_str!("../../examples/4leg.toml");
-        let (m, _) = map_encoder::model::parse("4leg.toml", text, map_encoder::model::Syntax::Toml).unwrap();
-        let x = &m.intersections[0];
+        let x = &crate::test_support::four_leg();
         let frame = map_encoder::geometry::frame(x);
         let tracks: Vec<TrackOutput> = (0..40u32)
             .map(|i| TrackOutput {

@@ -489,11 +489,7 @@ rate_hz = 20.0
 clock_offset_ms = -12.0
 "#;
 
-    fn four_leg() -> Intersection {
-        let text = include_str!("../../examples/4leg.toml");
-        let (m, _) = map_encoder::model::parse("4leg.toml", text, map_encoder::model::Syntax::Toml).unwrap();
-        m.intersections.into_iter().next().unwrap()
-    }
+    use crate::test_support::four_leg;
 
     #[test]
     fn approach_relative_pose_looks_at_the_junction() {
