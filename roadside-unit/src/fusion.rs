@@ -294,6 +294,19 @@ struct SensorState {
     index: usize,
     stats: SensorStats,
     last_capture_us: Option<i64>,
+    /// Estimated clock offset (sensor − RSU), µs, when the sensor asks for estimation.
+    offset_estimate_us: f64,
+}
+
+impl SensorState {
+    /// The offset subtracted from this sensor's capture times.
+    fn offset_us(&self) -> i64 {
+        if self.sensor.config.estimate_clock_offset {
+            self.offset_estimate_us.round() as i64
+        } else {
+            self.sensor.clock_offset_us()
+        }
+    }
 }
 
 struct Pending {
@@ -345,7 +358,13 @@ impl Fusion {
         let sensors = sensors
             .into_iter()
             .enumerate()
-            .map(|(index, sensor)| SensorState { sensor, index, stats: SensorStats::default(), last_capture_us: None })
+            .map(|(index, sensor)| SensorState {
+                sensor,
+                index,
+                stats: SensorStats::default(),
+                last_capture_us: None,
+                offset_estimate_us: 0.0,
+            })
             .collect();
         Fusion {
             config,
@@ -379,7 +398,7 @@ impl Fusion {
             *st.stats.rejected.entry(r).or_default() += 1;
             return Err(r);
         }
-        let t = frame.capture_time_us - st.sensor.clock_offset_us();
+        let t = frame.capture_time_us - st.offset_us();
         st.last_capture_us = Some(t);
         if st.stats.silent {
             st.stats.silent = false;
@@ -391,7 +410,7 @@ impl Fusion {
 
     fn check(&self, si: usize, frame: &SensorFrame, now_us: i64) -> Result<(), Rejection> {
         let st = &self.sensors[si];
-        let t = frame.capture_time_us.checked_sub(st.sensor.clock_offset_us()).ok_or(Rejection::Invalid)?;
+        let t = frame.capture_time_us.checked_sub(st.offset_us()).ok_or(Rejection::Invalid)?;
         if t > now_us.saturating_add(self.config.max_future_us) {
             return Err(Rejection::FromTheFuture);
         }
@@ -483,6 +502,11 @@ impl Fusion {
                 }
             })
             .collect()
+    }
+
+    /// The clock offset in use per sensor id (configured or estimated), milliseconds.
+    pub fn clock_offsets_ms(&self) -> Vec<(u32, f64)> {
+        self.sensors.iter().map(|s| (s.sensor.config.id, s.offset_us() as f64 / 1000.0)).collect()
     }
 
     /// Per-sensor counters, by sensor id.
@@ -595,6 +619,30 @@ impl Fusion {
             };
             if pd >= 0.8 {
                 tr.misses += 1;
+            }
+        }
+        // clock offset estimation: a detection of a moving, confirmed track that lies ahead of (behind)
+        // the track along its velocity was captured later (earlier) than its time stamp says
+        if sensor.config.estimate_clock_offset {
+            let (mut num, mut den) = (0.0, 0.0);
+            for &(ti, di) in &assignment {
+                let tr = &self.tracks[ti];
+                let v = [tr.state[2], tr.state[3]];
+                let speed2 = v[0] * v[0] + v[1] * v[1];
+                if tr.status != TrackStatus::Confirmed || speed2 < 9.0 {
+                    continue;
+                }
+                let z = meas[di].approx_position();
+                let lead_m = (z[0] - tr.state[0]) * v[0] + (z[1] - tr.state[1]) * v[1];
+                // least squares of lead = speed * dt over the frame's pairs
+                num += lead_m;
+                den += speed2;
+            }
+            if den > 0.0 {
+                let dt_us = (num / den * 1e6).clamp(-50_000.0, 50_000.0);
+                // a detection ahead means the true capture time is later: the sensor clock is behind
+                let st = &mut self.sensors[si];
+                st.offset_estimate_us -= OFFSET_GAIN * dt_us;
             }
         }
         for (ti, di) in assignment {
@@ -739,6 +787,9 @@ impl View {
         by_range.min(by_edge)
     }
 }
+
+/// Gain of the clock-offset estimator per frame (a time constant of about 30 frames).
+const OFFSET_GAIN: f64 = 0.03;
 
 /// Cell size of the association grid, metres.
 const GRID_CELL_M: f64 = 12.0;
@@ -1213,6 +1264,47 @@ mod tests {
         // camera frames came 50 ms later than radar frames of the same instant: none was late
         let stats = f.sensor_stats();
         assert!(stats.iter().all(|(_, s)| s.rejected.is_empty()), "{stats:?}");
+    }
+
+    /// A camera whose clock runs 30 ms ahead, estimated against a radar with a trusted clock.
+    #[test]
+    fn clock_offset_is_estimated_against_a_trusted_sensor() {
+        let mut cam = sensor(1, "camera", 0.0, -20.0, 0.0);
+        cam.config.estimate_clock_offset = true;
+        let radar = sensor(2, "radar", -40.0, 0.0, 90.0);
+        let mut f = Fusion::new(FusionConfig::default(), vec![cam.clone(), radar.clone()]);
+        // three cars driving east and west at 12 m/s on a loop of lanes
+        let pos = |i: usize, t: f64| {
+            let dir = if i % 2 == 0 { 1.0 } else { -1.0 };
+            [dir * (((t * 12.0 + i as f64 * 20.0) % 60.0) - 30.0), 2.0 + i as f64 * 4.0]
+        };
+        let vel = |i: usize| [if i % 2 == 0 { 12.0 } else { -12.0 }, 0.0];
+        for k in 0..400i64 {
+            let t_us = k * 50_000;
+            let t = t_us as f64 * 1e-6;
+            let cars: Vec<usize> = (0..3).filter(|&i| ((t * 12.0 + i as f64 * 20.0) % 60.0) < 57.0).collect();
+            let rf = SensorFrame {
+                sensor_id: 2,
+                sequence: k as u32,
+                capture_time_us: t_us,
+                detections: cars.iter().map(|&i| radar_det(&radar, pos(i, t), vel(i))).collect(),
+            };
+            let _ = f.push(rf, t_us + 30_000);
+            if k % 2 == 0 {
+                // stamped 30 ms late by a clock that runs ahead
+                let cf = SensorFrame {
+                    sensor_id: 1,
+                    sequence: k as u32,
+                    capture_time_us: t_us + 30_000,
+                    detections: cars.iter().map(|&i| cam_det(&cam, pos(i, t))).collect(),
+                };
+                let _ = f.push(cf, t_us + 80_000);
+            }
+            f.advance(t_us + 30_000);
+        }
+        let est = f.clock_offsets_ms().into_iter().find(|(id, _)| *id == 1).unwrap().1;
+        assert!((est - 30.0).abs() < 5.0, "estimated {est} ms, true 30 ms");
+        assert_eq!(f.clock_offsets_ms()[1], (2, 0.0), "the radar keeps its configured offset");
     }
 
     #[test]

@@ -197,6 +197,10 @@ pub struct SensorConfig {
     /// The sensor clock minus the RSU clock, milliseconds (configured; the RSU may also estimate it).
     #[serde(default)]
     pub clock_offset_ms: f64,
+    /// Let the RSU estimate the clock offset from how the sensor's detections lead or lag the fused
+    /// tracks, instead of trusting `clock_offset_ms` (which the sim still uses as the true offset).
+    #[serde(default)]
+    pub estimate_clock_offset: bool,
     /// Measurement noise.
     #[serde(default)]
     pub noise: NoiseConfig,
@@ -295,6 +299,15 @@ pub fn parse_sensor_file(file: &str, text: &str) -> Result<SensorFile, SensorCon
         return Err(SensorConfigError::Parse {
             file: file.into(),
             message: format!("format is `{}`, expected `{FORMAT}`", f.format),
+        });
+    }
+    if !f.sensors.is_empty() && f.sensors.iter().all(|s| s.estimate_clock_offset) {
+        return Err(SensorConfigError::Parse {
+            file: file.into(),
+            message:
+                "every sensor has estimate_clock_offset = true: at least one must keep a configured clock_offset_ms \
+                      as the time reference (only offsets relative to it can be estimated)"
+                    .into(),
         });
     }
     let mut ids = BTreeSet::new();
@@ -519,6 +532,11 @@ clock_offset_ms = -12.0
     fn bad_values_are_named() {
         let e = parse_sensor_file("rig.toml", &RIG.replace("rate_hz = 20.0", "rate_hz = -1.0")).unwrap_err();
         assert_eq!(e.to_string(), "rig.toml: sensor 2: rate_hz must be a positive number, not -1");
+        let all = RIG
+            .replace("rate_hz = 10.0", "rate_hz = 10.0\nestimate_clock_offset = true")
+            .replace("clock_offset_ms = -12.0", "clock_offset_ms = -12.0\nestimate_clock_offset = true");
+        let e = parse_sensor_file("rig.toml", &all).unwrap_err();
+        assert!(e.to_string().contains("time reference"), "{e}");
         let e = parse_sensor_file("rig.toml", &RIG.replace("id = 2", "id = 1")).unwrap_err();
         assert!(e.to_string().contains("id used twice"), "{e}");
         // `#1` is the first approach clockwise from north: in the 4-leg example, `north`

@@ -266,6 +266,8 @@ pub struct Scores {
     pub rejected_frames: BTreeMap<String, u64>,
     /// Events found on the fused tracks against those on the ground truth.
     pub events: Vec<EventScore>,
+    /// The clock offset each sensor ended with (configured, or estimated), milliseconds.
+    pub clock_offsets_ms: Vec<(u32, f64)>,
 }
 
 /// A replay's outcome.
@@ -496,6 +498,7 @@ pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
             lane_accuracy: if lane_samples > 0 { lane_correct as f64 / lane_samples as f64 } else { f64::NAN },
             rejected_frames,
             events: score_events(&truth_started, &fused_started),
+            clock_offsets_ms: fusion.clock_offsets_ms(),
         },
     })
 }
@@ -516,6 +519,7 @@ fn empty_scores() -> Scores {
         lane_accuracy: f64::NAN,
         rejected_frames: BTreeMap::new(),
         events: Vec::new(),
+        clock_offsets_ms: Vec::new(),
     }
 }
 
