@@ -1275,10 +1275,10 @@ mod tests {
         let mut f = Fusion::new(FusionConfig::default(), vec![cam.clone(), radar.clone()]);
         // three cars driving east and west at 12 m/s on a loop of lanes
         let pos = |i: usize, t: f64| {
-            let dir = if i % 2 == 0 { 1.0 } else { -1.0 };
+            let dir = if i.is_multiple_of(2) { 1.0 } else { -1.0 };
             [dir * (((t * 12.0 + i as f64 * 20.0) % 60.0) - 30.0), 2.0 + i as f64 * 4.0]
         };
-        let vel = |i: usize| [if i % 2 == 0 { 12.0 } else { -12.0 }, 0.0];
+        let vel = |i: usize| [if i.is_multiple_of(2) { 12.0 } else { -12.0 }, 0.0];
         for k in 0..400i64 {
             let t_us = k * 50_000;
             let t = t_us as f64 * 1e-6;
