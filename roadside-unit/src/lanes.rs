@@ -320,6 +320,16 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_points_are_nowhere() {
+        let idx = LaneIndex::new(&four_leg());
+        for p in [[f64::NAN, 0.0], [f64::INFINITY, 1.0], [1e300, -1e300]] {
+            let m = idx.locate(p, Some(f64::NAN), true);
+            assert_eq!((m.zone, m.lane), (Zone::OffCarriageway, None), "{p:?}");
+            assert!(!idx.near_crosswalk(p, 1.0));
+        }
+    }
+
+    #[test]
     fn junction_and_off_road() {
         let x = four_leg();
         let idx = LaneIndex::new(&x);
