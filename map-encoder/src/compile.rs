@@ -40,7 +40,8 @@ fn cerr(element: impl Into<String>, message: impl Into<String>) -> CompileError 
 }
 
 /// Units of the standard: 1e-7 degree.
-const DEG_UNITS: f64 = 1e7;
+/// Units of the standard's latitudes and longitudes per degree (1e-7 degree).
+pub const DEG_UNITS: f64 = 1e7;
 
 /// Options of the MAP compiler.
 #[derive(Debug, Clone, Default)]

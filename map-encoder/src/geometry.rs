@@ -15,6 +15,31 @@ pub fn frame(i: &Intersection) -> LocalFrame {
     LocalFrame::new(LatLon { lat_deg: i.reference.lat, lon_deg: i.reference.lon, elevation_m: i.reference.elevation_m })
 }
 
+/// Where an intersection's lanes meet: the mean of its travel lanes' junction-side ends (an
+/// ingress lane's last point, an egress lane's first), in local metres, when at least `min_ends`
+/// lanes give one.  Lanes with no usable centre line (none, or both forms given) are skipped.
+/// The reference point need not be this point: real maps put it at a corner or a survey mark.
+pub fn junction_centre(frame: &LocalFrame, x: &Intersection, min_ends: usize) -> Option<P2> {
+    let ends: Vec<P2> = x
+        .lanes
+        .iter()
+        .filter(|l| l.lane_type.is_travel_lane() && l.points.is_some() != l.points_wgs84.is_some())
+        .filter_map(|l| {
+            let pts = centreline(frame, l);
+            let end = match l.direction {
+                crate::model::Direction::Ingress => pts.last(),
+                crate::model::Direction::Egress => pts.first(),
+                crate::model::Direction::Both => None,
+            }?;
+            (end.x.is_finite() && end.y.is_finite()).then_some(*end)
+        })
+        .collect();
+    if ends.is_empty() || ends.len() < min_ends {
+        return None;
+    }
+    Some(ends.iter().fold(P2::zeros(), |a, e| a + e) / ends.len() as f64)
+}
+
 /// A lane's centre line in local metres (from `points` or `points_wgs84`).
 pub fn centreline(frame: &LocalFrame, lane: &Lane) -> Vec<P2> {
     if let Some(p) = &lane.points {

@@ -263,7 +263,9 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
     let group_list = || groups.keys().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
     // lanes
     let frame = geometry::frame(x);
-    let centre = junction_centre(&frame, x);
+    // lane directions are judged from where the lanes meet; the reference point only when fewer
+    // than three lanes say where that is
+    let centre = geometry::junction_centre(&frame, x, 3).unwrap_or_else(geometry::P2::zeros);
     let mut lane_idx: HashMap<u8, usize> = HashMap::new();
     let mut lines: HashMap<u8, Vec<P2>> = HashMap::new();
     for (li, l) in x.lanes.iter().enumerate() {
@@ -679,32 +681,6 @@ fn check_intersection(cx: &mut Ctx<'_>, m: &MapFile, ii: usize, x: &Intersection
             }
         }
     }
-}
-
-/// Where the intersection's lanes meet: the mean of the travel lanes' junction-side ends (an ingress lane's
-/// last point, an egress lane's first), which the direction checks measure from.  The reference point is only
-/// required to lie near the intersection (real maps put it at a corner or a survey mark), so it is used only
-/// when fewer than three lanes say otherwise.
-fn junction_centre(frame: &crate::geo::LocalFrame, x: &Intersection) -> geometry::P2 {
-    let ends: Vec<geometry::P2> = x
-        .lanes
-        .iter()
-        .filter(|l| l.lane_type.is_travel_lane() && l.points.is_some() != l.points_wgs84.is_some())
-        .filter_map(|l| {
-            let pts = geometry::centreline(frame, l);
-            let end = match l.direction {
-                Direction::Ingress => pts.last(),
-                Direction::Egress => pts.first(),
-                _ => None,
-            }?;
-            (end.x.is_finite() && end.y.is_finite()).then_some(*end)
-        })
-        .collect();
-    if ends.len() < 3 {
-        return geometry::P2::zeros();
-    }
-    let sum = ends.iter().fold(geometry::P2::zeros(), |a, e| a + e);
-    sum / ends.len() as f64
 }
 
 fn target_text(t: &Target) -> String {

@@ -86,6 +86,20 @@ pub struct Event {
     pub confidence: f64,
 }
 
+impl Event {
+    /// A new event (its id and start are given when it is raised).
+    fn new(
+        kind: EventKind,
+        position_m: [f64; 2],
+        lane: Option<u8>,
+        approach: Option<String>,
+        objects: Vec<u32>,
+        confidence: f64,
+    ) -> Self {
+        Event { id: 0, kind, start_us: 0, end_us: None, position_m, lane, approach, objects, confidence }
+    }
+}
+
 /// A change the RSU publishes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventChange {
@@ -273,15 +287,8 @@ impl EventDetector {
         !g.is_empty() && g.iter().all(|s| matches!(signals.get(s), Some(SignalShows::Red | SignalShows::RedYellow)))
     }
 
-    fn raise(
-        &mut self,
-        out: &mut Vec<EventChange>,
-        key: (EventKind, String),
-        t_us: i64,
-        template: impl FnOnce(u64) -> Event,
-    ) -> bool {
+    fn raise(&mut self, out: &mut Vec<EventChange>, key: (EventKind, String), t_us: i64, new: Event) -> bool {
         if let Some(e) = self.active.get_mut(&key) {
-            let new = template(e.id);
             let changed = new.lane != e.lane || new.objects != e.objects;
             e.position_m = new.position_m;
             e.lane = new.lane;
@@ -292,10 +299,10 @@ impl EventDetector {
             }
             return false;
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut e = template(id);
+        let mut e = new;
+        e.id = self.next_id;
         e.start_us = t_us;
+        self.next_id += 1;
         self.active.insert(key, e.clone());
         out.push(EventChange::Started(e));
         true
@@ -327,18 +334,7 @@ impl EventDetector {
             let key = |k: EventKind| (k, format!("track {}", t.id));
             let lane_id = m.lane.map(|li| self.lanes.lanes()[li].id);
             let ev = |kind: EventKind, confidence: f64| {
-                let (p, lane) = (t.position_m, lane_id);
-                move |id| Event {
-                    id,
-                    kind,
-                    start_us: 0,
-                    end_us: None,
-                    position_m: p,
-                    lane,
-                    approach: None,
-                    objects: vec![t.id],
-                    confidence,
-                }
+                Event::new(kind, t.position_m, lane_id, None, vec![t.id], confidence)
             };
             if vehicle {
                 if let Some(li) = m.lane {
@@ -414,17 +410,8 @@ impl EventDetector {
                             let lid = self.lanes.lanes()[pl].id;
                             let p = t.position_m;
                             let k = (EventKind::RedLightRunning, format!("track {} lane {lid}", t.id));
-                            self.raise(&mut out, k.clone(), t_us, move |id| Event {
-                                id,
-                                kind: EventKind::RedLightRunning,
-                                start_us: 0,
-                                end_us: None,
-                                position_m: p,
-                                lane: Some(lid),
-                                approach: None,
-                                objects: vec![t.id],
-                                confidence: 0.9,
-                            });
+                            let e = Event::new(EventKind::RedLightRunning, p, Some(lid), None, vec![t.id], 0.9);
+                            self.raise(&mut out, k.clone(), t_us, e);
                             // a momentary event: it ends as it is raised
                             if let Some(mut e) = self.active.remove(&k) {
                                 e.end_us = Some(t_us);
@@ -496,17 +483,8 @@ impl EventDetector {
                 let p = lane.points[0];
                 let (lid, ap) = (lane.id, lane.approach.clone());
                 let objs: Vec<u32> = vs.iter().take(queued).map(|v| v.2).collect();
-                self.raise(&mut out, key, t_us, move |id| Event {
-                    id,
-                    kind: EventKind::QueueSpillback,
-                    start_us: 0,
-                    end_us: None,
-                    position_m: p,
-                    lane: Some(lid),
-                    approach: Some(ap),
-                    objects: objs,
-                    confidence: 0.8,
-                });
+                let e = Event::new(EventKind::QueueSpillback, p, Some(lid), Some(ap), objs, 0.8);
+                self.raise(&mut out, key, t_us, e);
             }
         }
         for (approach, (sum, n, _)) in approach_speeds {
@@ -523,17 +501,9 @@ impl EventDetector {
                         .find(|l| l.approach == approach && l.direction == Direction::Ingress)
                         .map_or([0.0, 0.0], |l| l.points[0]);
                     let ap = approach.clone();
-                    self.raise(&mut out, key, t_us, move |id| Event {
-                        id,
-                        kind: EventKind::Congestion,
-                        start_us: 0,
-                        end_us: None,
-                        position_m: p,
-                        lane: None,
-                        approach: Some(ap),
-                        objects: Vec::new(),
-                        confidence: (1.0 - mean_kph / c.congestion_speed_kph).clamp(0.3, 1.0),
-                    });
+                    let confidence = (1.0 - mean_kph / c.congestion_speed_kph).clamp(0.3, 1.0);
+                    let e = Event::new(EventKind::Congestion, p, None, Some(ap), Vec::new(), confidence);
+                    self.raise(&mut out, key, t_us, e);
                 }
             } else {
                 self.congested_since.remove(&approach);

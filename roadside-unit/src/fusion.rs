@@ -547,7 +547,7 @@ impl Fusion {
         }
         // only the tracks this sensor may see need their state at this instant (the others are
         // predicted when a sensor that sees them reports, or for output)
-        let view = View::new(&sensor);
+        let view = sensor.field_of_view();
         // per track: in view (5 m margin, for gating) and well inside (2 m, for counting misses)
         let mut in_view: Vec<(bool, bool)> = Vec::with_capacity(self.tracks.len());
         for tr in &mut self.tracks {
@@ -730,63 +730,6 @@ impl Fusion {
             k += 1;
             !dead[k - 1]
         });
-    }
-}
-
-/// A sensor's field of view with its trigonometry computed once per frame.
-struct View {
-    position: [f64; 2],
-    cos_yaw: f64,
-    sin_yaw: f64,
-    range: f64,
-    half: f64,
-    cos_half: f64,
-    sin_half: f64,
-}
-
-impl View {
-    fn new(s: &Sensor) -> Self {
-        let half = (s.config.fov_deg / 2.0).to_radians();
-        View {
-            position: s.position_m,
-            cos_yaw: s.yaw_rad.cos(),
-            sin_yaw: s.yaw_rad.sin(),
-            range: s.config.range_m,
-            half,
-            cos_half: half.cos(),
-            sin_half: half.sin(),
-        }
-    }
-
-    /// How far inside the field of view a point lies, metres (negative: outside, by about that
-    /// much): the smaller of the distances to the range limit and to the sector's edges.
-    fn inside(&self, p: [f64; 2]) -> f64 {
-        let (dx, dy) = (p[0] - self.position[0], p[1] - self.position[1]);
-        let (x, y) = (self.cos_yaw * dx + self.sin_yaw * dy, -self.sin_yaw * dx + self.cos_yaw * dy);
-        let r = (x * x + y * y).sqrt();
-        let by_range = self.range - r;
-        let by_edge = if self.half >= std::f64::consts::FRAC_PI_2 {
-            if self.half >= std::f64::consts::PI {
-                f64::INFINITY
-            } else {
-                // wide sectors: inside when the angle is within `half`, else the distance to the edge
-                let az = y.atan2(x).abs();
-                if az <= self.half {
-                    r * (self.half - az).sin().max(0.0)
-                } else {
-                    -r * (az - self.half).sin()
-                }
-            }
-        } else {
-            let d = x * self.sin_half - y.abs() * self.cos_half;
-            if d < 0.0 && x * self.cos_half + y.abs() * self.sin_half < 0.0 {
-                // behind the sensor: the distance to the apex
-                -r
-            } else {
-                d
-            }
-        };
-        by_range.min(by_edge)
     }
 }
 

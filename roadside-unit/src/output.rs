@@ -8,7 +8,7 @@
 
 use crate::fusion::TrackOutput;
 use crate::ingest::ObjectClass;
-use map_encoder::compile::{offset_ll, position3d};
+use map_encoder::compile::{offset_ll, position3d, DEG_UNITS};
 use map_encoder::csae::{
     DetectedPTCData, EquipmentType, ParticipantData, ParticipantType, Position3D, PositionConfidence,
     PositionConfidenceSet, PositionOffsetLLV, RoadsideSafetyMessage, SensorSharingMsg, SourceType, VehicleSize,
@@ -22,8 +22,6 @@ pub const PARTICIPANTS_PER_SSM: usize = 512;
 
 /// Participants per RSM (the standard's `ParticipantList` SIZE(1..16)).
 pub const PARTICIPANTS_PER_RSM: usize = 16;
-
-const DEG_UNITS: f64 = 1e7;
 
 fn ptc_type(c: Option<(ObjectClass, f64)>) -> ParticipantType {
     match c.map(|c| c.0) {
@@ -59,6 +57,17 @@ fn position_confidence(sigma_m: f64) -> PositionConfidence {
     classes.into_iter().find(|(m, _)| e <= *m).map_or(PositionConfidence::Unavailable, |(_, c)| c)
 }
 
+/// What every message of a scene carries: the reference position and the millisecond of the minute.
+fn scene(x: &Intersection, t_unix_ms: i64) -> (Position3D, u16) {
+    let r = &x.reference;
+    (position3d(r.lat, r.lon, r.elevation_m), t_unix_ms.rem_euclid(60_000) as u16)
+}
+
+/// The counter of the `k`-th message after one counted `first` (the standard's MsgCount wraps at 128).
+fn nth_count(first: u8, k: usize) -> u8 {
+    ((usize::from(first) + k) % 128) as u8
+}
+
 /// The RSMs for one published scene at `t_unix_ms`: tracks in local metres of `x`.
 /// `msg_cnt` is the message counter of the first; each following message counts on (mod 128).
 pub fn build_rsms(
@@ -69,14 +78,12 @@ pub fn build_rsms(
     msg_cnt: u8,
     rsu_id: [u8; 8],
 ) -> Vec<RoadsideSafetyMessage> {
-    let r = &x.reference;
-    let ref_pos = position3d(r.lat, r.lon, r.elevation_m);
-    let sec_mark = t_unix_ms.rem_euclid(60_000) as u16;
+    let (ref_pos, sec_mark) = scene(x, t_unix_ms);
     tracks
         .chunks(PARTICIPANTS_PER_RSM)
         .enumerate()
         .map(|(k, chunk)| RoadsideSafetyMessage {
-            msg_cnt: ((usize::from(msg_cnt) + k) % 128) as u8,
+            msg_cnt: nth_count(msg_cnt, k),
             id: rsu_id,
             ref_pos: ref_pos.clone(),
             participants: chunk.iter().map(|t| participant(x, frame, &ref_pos, t, sec_mark)).collect(),
@@ -143,9 +150,7 @@ pub fn build_ssms(
     rsu_id: [u8; 8],
     per_message: usize,
 ) -> Vec<SensorSharingMsg> {
-    let r = &x.reference;
-    let ref_pos = position3d(r.lat, r.lon, r.elevation_m);
-    let sec_mark = t_unix_ms.rem_euclid(60_000) as u16;
+    let (ref_pos, sec_mark) = scene(x, t_unix_ms);
     let per = per_message.clamp(1, PARTICIPANTS_PER_SSM);
     if tracks.is_empty() {
         return vec![SensorSharingMsg {
@@ -164,7 +169,7 @@ pub fn build_ssms(
         .chunks(per)
         .enumerate()
         .map(|(k, chunk)| SensorSharingMsg {
-            msg_cnt: ((usize::from(msg_cnt) + k) % 128) as u8,
+            msg_cnt: nth_count(msg_cnt, k),
             id: rsu_id,
             equipment_type: EquipmentType::Rsu,
             sec_mark,

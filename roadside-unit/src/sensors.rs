@@ -234,37 +234,73 @@ impl Sensor {
         [c * dx + s * dy, -s * dx + c * dy]
     }
 
-    /// Whether a local point lies within the field of view and range (plus `margin_m`).
+    /// Whether a local point lies within the field of view and range (plus `margin_m`; a negative
+    /// margin asks for that far inside).
     pub fn sees(&self, p: [f64; 2], margin_m: f64) -> bool {
-        let [x, y] = self.to_sensor(p);
-        let r2 = x * x + y * y;
-        let reach = self.config.range_m + margin_m;
-        if reach < 0.0 || r2 > reach * reach {
-            return false;
-        }
+        self.field_of_view().inside(p) >= -margin_m
+    }
+
+    /// The field of view with its trigonometry computed once (for many tests in a row).
+    pub fn field_of_view(&self) -> FieldOfView {
         let half = (self.config.fov_deg / 2.0).to_radians();
-        if half >= std::f64::consts::FRAC_PI_2 {
-            // a wide field of view: the angular test below assumes less than 180 degrees
-            if r2 < 1e-12 {
-                return true;
-            }
-            let az = y.atan2(x).abs();
-            return az <= half || r2.sqrt() * (az - half).sin() <= margin_m;
+        FieldOfView {
+            position: self.position_m,
+            cos_yaw: self.yaw_rad.cos(),
+            sin_yaw: self.yaw_rad.sin(),
+            range: self.config.range_m,
+            half,
+            cos_half: half.cos(),
+            sin_half: half.sin(),
         }
-        // signed distance from the nearer edge of the sector (positive inside)
-        let (s, c) = half.sin_cos();
-        // (a point on an edge counts as inside, whatever the rounding)
-        let inside = x * s - y.abs() * c + 1e-9;
-        if inside >= 0.0 {
-            return inside >= -margin_m.min(0.0) || margin_m >= 0.0;
-        }
-        // outside the sector: near enough to an edge ray (in front of the sensor) within the margin
-        x * c + y.abs() * s >= 0.0 && -inside <= margin_m
     }
 
     /// The clock offset in microseconds (sensor clock − RSU clock).
     pub fn clock_offset_us(&self) -> i64 {
         (self.config.clock_offset_ms * 1000.0).round() as i64
+    }
+}
+
+/// A sensor's field of view: a sector of `range` around the boresight, `half` to each side.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldOfView {
+    position: [f64; 2],
+    cos_yaw: f64,
+    sin_yaw: f64,
+    range: f64,
+    half: f64,
+    cos_half: f64,
+    sin_half: f64,
+}
+
+impl FieldOfView {
+    /// How far inside the field of view a local point lies, metres (negative: outside, by about
+    /// that much): the smaller of the distances to the range limit and to the sector's edges.
+    /// A point on an edge counts as inside whatever the rounding.
+    pub fn inside(&self, p: [f64; 2]) -> f64 {
+        let (dx, dy) = (p[0] - self.position[0], p[1] - self.position[1]);
+        let (x, y) = (self.cos_yaw * dx + self.sin_yaw * dy, -self.sin_yaw * dx + self.cos_yaw * dy);
+        let r = (x * x + y * y).sqrt();
+        let by_range = self.range - r;
+        let by_edge = if self.half >= std::f64::consts::PI {
+            f64::INFINITY
+        } else if self.half >= std::f64::consts::FRAC_PI_2 {
+            // wide sectors: inside when the angle is within `half`, else the distance to the edge
+            let az = y.atan2(x).abs();
+            if az <= self.half {
+                r * (self.half - az).sin().max(0.0)
+            } else {
+                -r * (az - self.half).sin()
+            }
+        } else {
+            let d = x * self.sin_half - y.abs() * self.cos_half + 1e-9;
+            if d < 0.0 && x * self.cos_half + y.abs() * self.sin_half < 0.0 {
+                // behind the sensor: the distance to the apex
+                -r
+            } else {
+                d
+            }
+        };
+        by_range.min(by_edge)
     }
 }
 
@@ -363,29 +399,10 @@ pub fn parse_sensor_file(file: &str, text: &str) -> Result<SensorFile, SensorCon
     Ok(f)
 }
 
-/// Where an intersection's lanes meet: the mean of its travel lanes' junction-side ends
-/// (local metres), or the reference point when there are none.
+/// Where an intersection's lanes meet (local metres; see `map_encoder::geometry::junction_centre`), or
+/// the reference point when no lane says.
 pub fn junction_centre(x: &Intersection) -> [f64; 2] {
-    let frame = map_encoder::geometry::frame(x);
-    let ends: Vec<[f64; 2]> = x
-        .lanes
-        .iter()
-        .filter(|l| l.lane_type.is_travel_lane())
-        .filter_map(|l| {
-            let pts = map_encoder::geometry::centreline(&frame, l);
-            let p = match l.direction {
-                Direction::Ingress => pts.last(),
-                Direction::Egress => pts.first(),
-                Direction::Both => None,
-            }?;
-            Some([p.x, p.y])
-        })
-        .collect();
-    if ends.is_empty() {
-        return [0.0, 0.0];
-    }
-    let n = ends.len() as f64;
-    [ends.iter().map(|p| p[0]).sum::<f64>() / n, ends.iter().map(|p| p[1]).sum::<f64>() / n]
+    map_encoder::geometry::junction_centre(&map_encoder::geometry::frame(x), x, 1).map_or([0.0, 0.0], |c| [c.x, c.y])
 }
 
 /// Outward unit vector of an approach: from the junction centre towards the far ends of its lanes.

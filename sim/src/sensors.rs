@@ -50,6 +50,11 @@ pub struct SensorModel {
     period_us: i64,
 }
 
+/// An angle brought into -π..π.
+fn wrap(a: f64) -> f64 {
+    (a + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI
+}
+
 fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     Normal::new(0.0, 1.0).map(|n| n.sample(rng)).unwrap_or(0.0)
 }
@@ -164,8 +169,7 @@ impl SensorModel {
                 return false;
             }
             let half = (b.size_m[1].max(b.size_m[0] * 0.5) / 2.0 / rb).atan();
-            let d = (qb[1].atan2(qb[0]) - az + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
-                - std::f64::consts::PI;
+            let d = wrap(qb[1].atan2(qb[0]) - az);
             d.abs() < half
         })
     }
@@ -205,16 +209,10 @@ impl SensorModel {
         let n = self.sensor.config.noise;
         let (dx, dy) = (p[0] - self.sensor.position_m[0], p[1] - self.sensor.position_m[1]);
         let r = dx.hypot(dy).max(1e-3);
-        let az = {
-            let a = dy.atan2(dx) - self.sensor.yaw_rad;
-            (a + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI
-        };
+        let az = wrap(dy.atan2(dx) - self.sensor.yaw_rad);
         let rdot = (dx * v[0] + dy * v[1]) / r;
         let range_m = (r + n.range_m * standard_normal(&mut self.rng)).max(0.0);
-        let azimuth_rad = {
-            let a = az + n.azimuth_deg.to_radians() * standard_normal(&mut self.rng);
-            (a + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI
-        };
+        let azimuth_rad = wrap(az + n.azimuth_deg.to_radians() * standard_normal(&mut self.rng));
         Detection {
             sensor_object_id: 0,
             measurement: Measurement::Polar {

@@ -41,6 +41,18 @@ fn trajectories() -> String {
     s
 }
 
+/// `sim replay` on a trajectory file, the 4-leg example placed at its own reference point, and the shipped rig.
+fn replay(tracks: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sim"));
+    c.args(["replay", "--trajectories"])
+        .arg(tracks)
+        .arg("--map")
+        .arg(root().join("examples/4leg.toml"))
+        .args(["--origin", "23.129,113.264", "--sensors"])
+        .arg(root().join("sim/examples/sensors-4cam-4radar.toml"));
+    c
+}
+
 #[test]
 fn replay_scores_generated_traffic() {
     let dir = std::env::temp_dir().join(format!("zhilu-replay-{}", std::process::id()));
@@ -48,19 +60,7 @@ fn replay_scores_generated_traffic() {
     let tracks = dir.join("tracks.csv");
     std::fs::write(&tracks, trajectories()).unwrap();
     let (json, fused) = (dir.join("scores.json"), dir.join("fused.csv"));
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["replay", "--trajectories"])
-        .arg(&tracks)
-        .arg("--map")
-        .arg(root().join("examples/4leg.toml"))
-        .args(["--origin", "23.129,113.264", "--sensors"])
-        .arg(root().join("sim/examples/sensors-4cam-4radar.toml"))
-        .args(["--seeds", "2", "--json"])
-        .arg(&json)
-        .arg("--out")
-        .arg(&fused)
-        .output()
-        .unwrap();
+    let out = replay(&tracks).args(["--seeds", "2", "--json"]).arg(&json).arg("--out").arg(&fused).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("| MOTA |"), "{stdout}");
@@ -86,15 +86,7 @@ fn bad_trajectories_are_named_with_line_and_column() {
     let tracks = dir.join("tracks.csv");
     std::fs::write(&tracks, "track_id,frame_id,timestamp_ms,agent_type,x,y\n1,0,0,Car,1.0,2.0\n1,1,100,Car,NaN,2.0\n")
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["replay", "--trajectories"])
-        .arg(&tracks)
-        .arg("--map")
-        .arg(root().join("examples/4leg.toml"))
-        .args(["--origin", "23.129,113.264", "--sensors"])
-        .arg(root().join("sim/examples/sensors-4cam-4radar.toml"))
-        .output()
-        .unwrap();
+    let out = replay(&tracks).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3") && err.contains("`x`"), "{err}");
