@@ -36,6 +36,11 @@ const N_CLASSES: usize = 6;
 pub struct FusionConfig {
     /// How long frames wait so that slower sensors' frames of the same instant can arrive.
     pub reorder_window_us: i64,
+    /// Fuse earlier than the reorder window once every sensor that is not silent has delivered a
+    /// frame captured at or after a time (its watermark): sensors deliver their own frames in
+    /// capture order, so nothing older can still come.  Cuts the latency to what the slowest
+    /// active sensor imposes.
+    pub watermark: bool,
     /// Frames whose capture time is further in the future than this are refused.
     pub max_future_us: i64,
     /// Frames older than this (relative to now) are refused.
@@ -80,6 +85,7 @@ impl Default for FusionConfig {
     fn default() -> Self {
         FusionConfig {
             reorder_window_us: 100_000,
+            watermark: true,
             max_future_us: 1_000_000,
             max_age_us: 2_000_000,
             confirm_hits: 3,
@@ -455,7 +461,17 @@ impl Fusion {
     /// Fuse every buffered frame captured at or before `now_us − reorder_window`, in capture
     /// order, and run the life cycle up to that time.  Returns how many frames were fused.
     pub fn advance(&mut self, now_us: i64) -> usize {
-        let horizon = now_us - self.config.reorder_window_us;
+        let mut horizon = now_us - self.config.reorder_window_us;
+        if self.config.watermark {
+            // the oldest newest-capture among sensors that are not silent
+            let active = self
+                .sensors
+                .iter()
+                .filter(|st| st.stats.last_arrival_us.is_some_and(|a| now_us - a <= self.config.silent_after_us));
+            if let Some(w) = active.map(|st| st.last_capture_us.unwrap_or(i64::MIN)).min() {
+                horizon = horizon.max(w.min(now_us));
+            }
+        }
         let mut fused = 0;
         while let Some(entry) = self.pending.first_entry() {
             let (t, _) = *entry.key();

@@ -8,14 +8,18 @@
 //!
 //! Invariant: never depends on `cloud-control` or `sim`; no I/O in the core.
 
+pub mod client;
+pub mod daemon;
 pub mod events;
 pub mod fusion;
 pub mod ingest;
 pub mod lanes;
 pub mod output;
+pub mod protocol;
 pub mod sensors;
 #[cfg(test)]
 mod test_support;
+pub mod tls;
 
 use map_encoder::compile::{compile_map, CompileError, MapOptions};
 use map_encoder::csae::{encode_frame, MessageFrame};
