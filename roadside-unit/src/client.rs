@@ -79,6 +79,9 @@ pub enum MessageError {
     /// The payload is not a valid MessageFrame.
     #[error("payload does not decode: {0}")]
     Decode(String),
+    /// The payload is another message than the header says.
+    #[error("header says {0:?} but the payload is another message")]
+    Mismatch(MessageType),
 }
 
 /// How a message arrived.
@@ -105,8 +108,8 @@ pub struct Received {
     pub received_unix_us: i64,
     /// Arrival minus the header's data time, µs (sensor capture to arrival for object lists).
     pub latency_us: i64,
-    /// Bytes on the wire (header + SPDU).
-    pub bytes: usize,
+    /// The message as received (header + SPDU), e.g. to relay it.
+    pub raw: Bytes,
 }
 
 /// The PSID a message type must carry.
@@ -248,6 +251,15 @@ impl Client {
         if !r.ok {
             return Err(ClientError::Refused(r.error.unwrap_or_default()));
         }
+        if let Some(a) = r.info.as_ref().and_then(|i| i.certificate_spdu.as_ref()) {
+            use base64::Engine;
+            // learn the RSU's signing certificate; it is validated like any signed message
+            if let Ok(spdu) = base64::engine::general_purpose::STANDARD.decode(a) {
+                if let Err(e) = self.verifier.verify(&spdu, now_unix_us()) {
+                    tracing::debug!(error = %e, "certificate announcement not accepted");
+                }
+            }
+        }
         Ok(r)
     }
 
@@ -279,6 +291,19 @@ impl Client {
             return Err(MessageError::Psid { psid: verified.psid, message_type: header.message_type });
         }
         let frame = decode_frame(&verified.payload).map_err(|e| MessageError::Decode(e.to_string()))?;
+        let matches = match (&frame, header.message_type) {
+            (MessageFrame::MapFrame(_), MessageType::Map)
+            | (MessageFrame::SpatFrame(_), MessageType::Spat)
+            | (MessageFrame::RsmFrame(_), MessageType::Rsm)
+            | (MessageFrame::RsiFrame(_), MessageType::Rsi) => true,
+            (MessageFrame::MsgFrameExt(map_encoder::csae::MessageFrameExt::SensorSharingMsg(_)), MessageType::Ssm) => {
+                true
+            }
+            _ => false,
+        };
+        if !matches {
+            return Err(MessageError::Mismatch(header.message_type));
+        }
         Ok(Received {
             header,
             verified,
@@ -286,7 +311,7 @@ impl Client {
             via,
             received_unix_us,
             latency_us: received_unix_us - header.data_time_unix_us,
-            bytes: bytes.len(),
+            raw: Bytes::copy_from_slice(bytes),
         })
     }
 

@@ -312,6 +312,10 @@ pub struct SubscriptionInfo {
     pub max_datagram_bytes: usize,
     /// RSU wall clock, µs since the UNIX epoch.
     pub time_unix_us: i64,
+    /// A fresh SPDU signed with the full signing certificate (empty payload), base64: lets the
+    /// subscriber learn and validate the RSU's certificate before the first digest-signed datagram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_spdu: Option<String>,
 }
 
 /// Frame a control message: `u32` big-endian length, then JSON.

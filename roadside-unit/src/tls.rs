@@ -151,3 +151,27 @@ pub fn client_config(
     config.transport_config(Arc::new(transport.build()));
     Ok(config)
 }
+
+/// A UDP socket for a QUIC endpoint with large kernel buffers (capped by the kernel's
+/// `net.core.rmem_max`/`wmem_max`): a burst of handshakes, e.g. a thousand vehicles connecting at once,
+/// must not overflow the default ~200 KiB receive buffer and lose Initial packets.
+pub fn udp_socket(addr: std::net::SocketAddr, buffer_bytes: usize) -> std::io::Result<std::net::UdpSocket> {
+    let domain = if addr.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(buffer_bytes);
+    let _ = s.set_send_buffer_size(buffer_bytes);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// A QUIC endpoint on [`udp_socket`]: a server when `server` is given, else a client.
+pub fn endpoint(
+    addr: std::net::SocketAddr,
+    server: Option<quinn::ServerConfig>,
+    buffer_bytes: usize,
+) -> std::io::Result<quinn::Endpoint> {
+    let socket = udp_socket(addr, buffer_bytes)?;
+    let runtime =
+        quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime for the QUIC endpoint"))?;
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
+}

@@ -60,6 +60,10 @@
 //! periodically (e.g. once a second, or when a subscriber joins) and the
 //! digest otherwise, as 1609.2 deployments do.
 //!
+//! Cost, release build on the 2-vCPU development VM (example `spdu_cost`, a
+//! rough figure, not a benchmark): signing ~90 µs, verifying ~280 µs,
+//! [`open_unverified`] ~1 µs per 600-byte SPDU.
+//!
 //! ## What a [`Verifier`] checks
 //!
 //! 1. Structure: protocol version 3, `signedData`, `hashId sha256`, payload in

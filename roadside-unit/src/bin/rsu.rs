@@ -296,7 +296,7 @@ async fn subscribe(
                     "part": m.header.part,
                     "parts": m.header.parts,
                     "via": format!("{:?}", m.via).to_lowercase(),
-                    "bytes": m.bytes,
+                    "bytes": m.raw.len(),
                     "signer": m.verified.subject,
                     "latency_ms": m.latency_us as f64 / 1000.0,
                 });

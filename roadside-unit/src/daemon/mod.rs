@@ -24,6 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use map_encoder::csae::{encode_frame, MessageFrame, MessageFrameExt};
 use map_encoder::geo::LocalFrame;
 use map_encoder::model::{Intersection, MapFile};
@@ -134,11 +135,28 @@ pub fn load(config: RsuConfig, create_certificates: bool) -> Result<Loaded, Daem
         )));
     }
     let sec = &config.security;
-    let paths = [&sec.tls_cert, &sec.tls_key, &sec.subscriber_ca, &sec.signing_identity].map(|p| config.resolve(p));
-    if paths.iter().any(|p| !p.exists()) && sec.create_dev_certificates && create_certificates {
-        let dir = paths[0].parent().unwrap_or(Path::new("."));
-        tracing::warn!(dir = %dir.display(), "creating development certificates (security.create_dev_certificates)");
-        certs::create_dev_certificates(dir, &config.rsu_id).map_err(load_err)?;
+    let mut paths = [&sec.tls_cert, &sec.tls_key, &sec.subscriber_ca, &sec.signing_identity].map(|p| config.resolve(p));
+    let mut warnings = warnings;
+    let mut scratch = None;
+    if paths.iter().any(|p| !p.exists()) && sec.create_dev_certificates {
+        if create_certificates {
+            let dir = paths[0].parent().unwrap_or(Path::new("."));
+            tracing::warn!(dir = %dir.display(), "creating development certificates (security.create_dev_certificates)");
+            certs::create_dev_certificates(dir, &config.rsu_id).map_err(load_err)?;
+        } else {
+            // checking only: prove that certificates can be made and used, without writing beside the config
+            let dir = std::env::temp_dir().join(format!("zhilu-rsu-check-{}", std::process::id()));
+            certs::create_dev_certificates(&dir, &config.rsu_id).map_err(load_err)?;
+            warnings.push(format!(
+                "security: certificate files are missing; development certificates will be created at the first start in {}",
+                paths[0].parent().unwrap_or(Path::new(".")).display()
+            ));
+            let names = ["rsu.pem", "rsu.key", "subscriber-ca.pem", "rsu-signing.pem"];
+            for (p, n) in paths.iter_mut().zip(names) {
+                *p = dir.join(n);
+            }
+            scratch = Some(dir);
+        }
     }
     let cert = crate::tls::load_certs(&paths[0]).map_err(load_err)?;
     let key = crate::tls::load_key(&paths[1]).map_err(load_err)?;
@@ -147,6 +165,9 @@ pub fn load(config: RsuConfig, create_certificates: bool) -> Result<Loaded, Daem
         std::fs::read_to_string(&paths[3]).map_err(|e| load_err(format!("{}: {e}", paths[3].display())))?;
     let identity = SigningIdentity::from_pem(&identity_text)
         .map_err(|e| load_err(format!("security.signing_identity {}: {e}", paths[3].display())))?;
+    if let Some(d) = scratch {
+        let _ = std::fs::remove_dir_all(d);
+    }
     if let Some(c) = &config.cloud {
         let ca = config.resolve(&c.ca);
         crate::tls::load_certs(&ca).map_err(load_err)?;
@@ -215,7 +236,9 @@ pub async fn start(loaded: Loaded) -> Result<Running, DaemonError> {
         keep_alive: Some(Duration::from_secs_f64(c.publish.keep_alive_s)),
         idle_timeout: Duration::from_secs_f64(c.publish.idle_timeout_s),
         datagram_send_buffer: c.publish.datagram_send_buffer_bytes,
-        datagram_receive_buffer: None,
+        // quinn refuses to *send* datagrams when receiving them is disabled (None); subscribers have
+        // nothing to send, so a small buffer that is never read suffices
+        datagram_receive_buffer: Some(4096),
         max_bi_streams: 4,
         max_uni_streams: 0,
     };
@@ -355,6 +378,7 @@ struct Cycle {
     ssm_per_part: usize,
     codes: EventCodes,
     newest_capture_us: i64,
+    map_uper: Option<(u32, Vec<u8>)>,
     cycle: u64,
     seq: HashMap<MessageType, u32>,
     msg_cnt: u8,
@@ -403,6 +427,7 @@ impl Cycle {
             ssm_per_part: c.publish.ssm_participants_per_part,
             codes: EventCodes::default(),
             newest_capture_us: 0,
+            map_uper: None,
             cycle: 0,
             seq: HashMap::new(),
             msg_cnt: 0,
@@ -411,6 +436,7 @@ impl Cycle {
         };
         let model = me.model.clone();
         me.publish_map(&model).map_err(load_err)?;
+        me.announce();
         me.metrics.plan_source.with_label_values(&["local"]).set(1);
         me.metrics.plan_source.with_label_values(&["cloud"]).set(0);
         Ok(me)
@@ -441,15 +467,11 @@ impl Cycle {
         let one = MapFile { intersections: vec![model.intersections[self.index].clone()], ..model.clone() };
         match self.maps.offer(&one) {
             Ok(Some(rev)) => {
-                let Some(spdu) = self.sign(psid::MAP, &rev.bytes, true) else { return Err("MAP not signed".into()) };
-                let header = Header {
-                    message_type: MessageType::Map,
-                    part: 0,
-                    parts: 1,
-                    seq: rev.revision,
-                    data_time_unix_us: now_unix_us(),
+                let Some(message) = self.map_message(rev.revision, &rev.bytes) else {
+                    return Err("MAP not signed".into());
                 };
-                self.publisher.set_map(rev.revision, publish::message(header, &spdu));
+                self.publisher.set_map(rev.revision, message);
+                self.map_uper = Some((rev.revision, rev.bytes.clone()));
                 if let Some(u) = &self.uplink {
                     u.set_map_revision(rev.revision);
                 }
@@ -461,18 +483,37 @@ impl Cycle {
         }
     }
 
+    fn announce(&self) {
+        if let Some(spdu) = self.sign(psid::SPAT, &[], true) {
+            self.publisher.set_announcement(&spdu);
+        }
+    }
+
+    fn map_message(&self, revision: u32, uper: &[u8]) -> Option<Bytes> {
+        let spdu = self.sign(psid::MAP, uper, true)?;
+        let header = Header {
+            message_type: MessageType::Map,
+            part: 0,
+            parts: 1,
+            seq: revision,
+            data_time_unix_us: now_unix_us(),
+        };
+        Some(publish::message(header, &spdu))
+    }
+
     async fn run(
         mut self,
         queues: Arc<SensorQueues>,
         mut down: mpsc::Receiver<uplink::Down>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut tick = tokio::time::interval(self.period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut second = tokio::time::interval(Duration::from_secs(1));
         let mut last_publish = Instant::now() - self.period;
         let (mut last_counts, mut last_tracks) = (Instant::now(), Instant::now());
         let slack = self.period.mul_f64(0.9);
+        let idle_after = self.period.mul_f64(1.5);
+        let mut tick = tokio::time::interval(self.period / 2);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = queues.notify.notified() => {
@@ -483,8 +524,10 @@ impl Cycle {
                     }
                 }
                 _ = tick.tick() => {
+                    // sensor frames drive publishing (lowest latency); the timer keeps it going when
+                    // they stop (coasting tracks, SPaT)
                     self.ingest(&queues);
-                    if last_publish.elapsed() >= slack {
+                    if last_publish.elapsed() >= idle_after {
                         last_publish = Instant::now();
                         self.cycle();
                     }
@@ -492,6 +535,12 @@ impl Cycle {
                 Some(d) = down.recv() => self.down(d),
                 _ = second.tick() => {
                     let now_s = signal::unix_s();
+                    self.announce();
+                    if let Some((rev, uper)) = &self.map_uper {
+                        if let Some(m) = self.map_message(*rev, uper) {
+                            self.publisher.refresh_map(*rev, m);
+                        }
+                    }
                     if let Some(plan) = self.arbiter.tick(now_s) {
                         tracing::warn!(plan = plan.id, "cloud plan commands stopped: local fallback plan takes over");
                         let _ = self.cmd_tx.try_send(plan);

@@ -87,6 +87,7 @@ pub struct Publisher {
     subscribers: RwLock<HashMap<u64, Arc<Subscriber>>>,
     next_id: AtomicU64,
     map: RwLock<Option<(u32, Bytes)>>,
+    announcement: RwLock<Option<String>>,
     metrics: Arc<Metrics>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -102,6 +103,7 @@ impl Publisher {
             subscribers: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             map: RwLock::new(None),
+            announcement: RwLock::new(None),
             metrics,
         })
     }
@@ -136,6 +138,24 @@ impl Publisher {
             if wants {
                 self.enqueue_reliable(&s, message.clone(), MessageType::Map);
             }
+        }
+    }
+
+    /// Replace the kept MAP message of the current revision (re-signed, so that a subscriber joining
+    /// later receives a fresh signature) without sending it.
+    pub fn refresh_map(&self, revision: u32, message: Bytes) {
+        if let Ok(mut m) = self.map.write() {
+            if m.as_ref().is_some_and(|(r, _)| *r == revision) {
+                *m = Some((revision, message));
+            }
+        }
+    }
+
+    /// The certificate announcement handed to each new subscription (refreshed every second).
+    pub fn set_announcement(&self, spdu: &[u8]) {
+        use base64::Engine;
+        if let Ok(mut a) = self.announcement.write() {
+            *a = Some(base64::engine::general_purpose::STANDARD.encode(spdu));
         }
     }
 
@@ -179,7 +199,10 @@ impl Publisher {
                         sent.inc();
                         any_sent = true;
                     }
-                    Err(_) => failed.inc(),
+                    Err(e) => {
+                        failed.inc();
+                        tracing::debug!(error = %e, bytes = part.bytes.len(), "datagram not sent");
+                    }
                 }
             }
         }
@@ -338,6 +361,7 @@ impl Publisher {
             rate_hz,
             max_datagram_bytes: sub.connection.max_datagram_size().unwrap_or(0),
             time_unix_us: super::ingest_net::now_unix_us(),
+            certificate_spdu: self.announcement.read().ok().and_then(|a| a.clone()),
         }
     }
 
@@ -392,5 +416,5 @@ pub fn message(header: Header, body: &[u8]) -> Bytes {
 
 /// Bind the publisher's endpoint.
 pub fn endpoint(config: quinn::ServerConfig, listen: SocketAddr) -> std::io::Result<quinn::Endpoint> {
-    quinn::Endpoint::server(config, listen)
+    crate::tls::endpoint(listen, Some(config), 4 << 20)
 }
