@@ -236,7 +236,7 @@ impl Certificate {
             Some(i) => (&i.key, &i.coer),
             None => (&self.key, &[]),
         };
-        key.verify_digest(&crypto::signing_digest(&self.tbs_coer, signer_input), &self.signature)
+        key.verify_input(&crypto::signing_input(&self.tbs_coer, signer_input), &self.signature)
     }
 
     /// Whether this certificate's certIssuePermissions cover every PSID of `subject`.
@@ -327,7 +327,7 @@ impl Certificate {
             None => (IssuerIdentifier::VSelf(HashAlgorithm::Sha256), &[]),
             Some(i) => (IssuerIdentifier::Sha256AndDigest(AsnHashedId8(FixedOctetString::from(i.id8))), &i.coer),
         };
-        let sig = signer.sign_digest(&crypto::signing_digest(&tbs_coer, signer_input))?;
+        let sig = signer.sign_input(&crypto::signing_input(&tbs_coer, signer_input))?;
         let base = CertificateBase {
             version: CertificateBase::VERSION,
             r#type: CertificateType::Explicit,

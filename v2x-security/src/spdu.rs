@@ -155,7 +155,7 @@ pub(crate) fn sign(
         header_info: header,
     };
     let tbs_coer = rasn::coer::encode(&tbs).map_err(|e| Error::Encode(format!("tbsData: {e}")))?;
-    let signature = id.key.sign_digest(&crypto::signing_digest(&tbs_coer, &id.cert.coer))?;
+    let signature = id.key.sign_input(&crypto::signing_input(&tbs_coer, &id.cert.coer))?;
     let signer = if include_certificate {
         SignerIdentifier::Certificate(SequenceOfCertificate(vec![id.cert.asn.clone()]))
     } else {

@@ -108,8 +108,8 @@ impl Verifier {
         if !signer.psids.contains(&p.psid) {
             return Err(VerifyError::PsidNotPermitted { psid: p.psid });
         }
-        let digest = crypto::signing_digest(&p.tbs_coer, &signer.coer);
-        if !signer.key.verify_digest(&digest, &p.signature) {
+        let input = crypto::signing_input(&p.tbs_coer, &signer.coer);
+        if !signer.key.verify_input(&input, &p.signature) {
             return Err(VerifyError::BadSignature);
         }
         let key: ReplayKey = (signer.id8, p.generation_time_unix_us, sha256(&p.payload));
