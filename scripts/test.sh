@@ -14,6 +14,13 @@ if ! "$VENV/bin/python" -c "import asn1tools" 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "asn1tools==0.169.0"
 fi
+# The RSU's interoperability and metrics tests: an independent QUIC stack (aioquic) as subscriber and
+# the Prometheus text-format parser (prometheus_client).  Checked separately so that an older venv
+# holding only asn1tools gets them too.
+if ! "$VENV/bin/python" -c "import aioquic, prometheus_client" 2>/dev/null; then
+    echo "== installing aioquic and prometheus_client into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "aioquic==1.7.2" "prometheus_client==0.26.0"
+fi
 export ZHILU_PYTHON="$PWD/$VENV/bin/python"
 
 echo "== cargo fmt --check"

@@ -291,16 +291,17 @@ impl Client {
             return Err(MessageError::Psid { psid: verified.psid, message_type: header.message_type });
         }
         let frame = decode_frame(&verified.payload).map_err(|e| MessageError::Decode(e.to_string()))?;
-        let matches = match (&frame, header.message_type) {
+        let matches = matches!(
+            (&frame, header.message_type),
             (MessageFrame::MapFrame(_), MessageType::Map)
-            | (MessageFrame::SpatFrame(_), MessageType::Spat)
-            | (MessageFrame::RsmFrame(_), MessageType::Rsm)
-            | (MessageFrame::RsiFrame(_), MessageType::Rsi) => true,
-            (MessageFrame::MsgFrameExt(map_encoder::csae::MessageFrameExt::SensorSharingMsg(_)), MessageType::Ssm) => {
-                true
-            }
-            _ => false,
-        };
+                | (MessageFrame::SpatFrame(_), MessageType::Spat)
+                | (MessageFrame::RsmFrame(_), MessageType::Rsm)
+                | (MessageFrame::RsiFrame(_), MessageType::Rsi)
+                | (
+                    MessageFrame::MsgFrameExt(map_encoder::csae::MessageFrameExt::SensorSharingMsg(_)),
+                    MessageType::Ssm
+                )
+        );
         if !matches {
             return Err(MessageError::Mismatch(header.message_type));
         }

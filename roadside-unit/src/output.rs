@@ -454,6 +454,7 @@ impl EventCodes {
 
 /// The RSI announcing an event's start, change or end (`ended`: the end time is set).  Times are UNIX
 /// microseconds; the event's RTE id is its id modulo 256.
+#[allow(clippy::too_many_arguments)] // the message's fields, each from a different source
 pub fn build_event_rsi(
     x: &Intersection,
     frame: &LocalFrame,

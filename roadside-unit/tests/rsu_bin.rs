@@ -47,7 +47,12 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
 
 #[test]
 fn check_config_accepts_the_example_and_names_mistakes() {
-    let out = rsu().arg("--config").arg(root().join("roadside-unit/examples/rsu.toml")).arg("--check-config").output().unwrap();
+    let out = rsu()
+        .arg("--config")
+        .arg(root().join("roadside-unit/examples/rsu.toml"))
+        .arg("--check-config")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("ok: intersection 1001") && stdout.contains("8 sensors"), "{stdout}");
@@ -111,10 +116,8 @@ async fn subscribers_reconnect_and_get_map_again_after_a_restart() {
     // graceful stop: exit status 0, subscribers are told
     let status = terminate(&mut child);
     assert!(status.success(), "{status:?}");
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while c.next().await.ok().flatten().is_some() {}
-    })
-    .await;
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), async { while c.next().await.ok().flatten().is_some() {} }).await;
     assert!(closed.is_ok(), "the subscriber notices the RSU went away");
     // the RSU comes back on the same address; the vehicle reconnects and gets MAP again
     let (mut child, _) = spawn(&config);

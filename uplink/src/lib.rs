@@ -263,7 +263,7 @@ impl FrameReader {
     }
 
     /// The next complete message, if one has arrived.  An error is fatal for the stream.
-    pub fn next<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, FrameError> {
+    pub fn next_message<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, FrameError> {
         if self.buf.len() < 4 {
             return Ok(None);
         }
@@ -330,7 +330,7 @@ mod tests {
             let mut got = Vec::new();
             for chunk in bytes.chunks(split) {
                 r.feed(chunk);
-                while let Some(m) = r.next::<Up>().unwrap() {
+                while let Some(m) = r.next_message::<Up>().unwrap() {
                     got.push(m);
                 }
             }
@@ -343,11 +343,11 @@ mod tests {
     fn oversized_and_malformed_frames_are_errors() {
         let mut r = FrameReader::new();
         r.feed(&(MAX_FRAME_BYTES as u32 + 1).to_be_bytes());
-        assert!(matches!(r.next::<Up>(), Err(FrameError::TooLarge(_))));
+        assert!(matches!(r.next_message::<Up>(), Err(FrameError::TooLarge(_))));
         let mut r = FrameReader::new();
         r.feed(&3u32.to_be_bytes());
         r.feed(b"{x}");
-        let e = r.next::<Up>().unwrap_err();
+        let e = r.next_message::<Up>().unwrap_err();
         assert!(e.to_string().contains("not a valid message"), "{e}");
     }
 
@@ -365,7 +365,7 @@ mod tests {
             let mut r = FrameReader::new();
             r.feed(&bytes);
             for _ in 0..4 {
-                match r.next::<Down>() { Ok(Some(_)) => {}, _ => break }
+                match r.next_message::<Down>() { Ok(Some(_)) => {}, _ => break }
             }
         }
     }

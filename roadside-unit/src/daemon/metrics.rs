@@ -81,7 +81,8 @@ impl Metrics {
         let latency_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "rsu_end_to_end_latency_seconds",
-                "From the sensor capture of the newest frame in a message to the datagram handed to QUIC.",
+                "From the data time of a message to the datagram handed to QUIC: for object lists the sensor \
+                 capture of the newest frame fused into them, for SPaT the controller state's time.",
             )
             .buckets(lat_buckets),
             &["type"],
@@ -103,7 +104,7 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(age.clone())).expect("unique metric");
-        Arc::new(Metrics {
+        let m = Arc::new(Metrics {
             frames: counter_vec(&r, "rsu_sensor_frames_total", "Sensor frames received.", &["sensor"]),
             detections: counter_vec(&r, "rsu_sensor_detections_total", "Detections received.", &["sensor"]),
             dropped: counter_vec(&r, "rsu_inputs_dropped_total", "Sensor inputs dropped, by reason.", &["reason"]),
@@ -138,7 +139,35 @@ impl Metrics {
             plan_source,
             controller_state_age_seconds: age,
             registry: r,
-        })
+        });
+        // every known label exists from the start (at 0), so that rates and alerts see the first event
+        for reason in [
+            "decode",
+            "unknown_sensor",
+            "queue_full",
+            "tcp_connection_limit",
+            "from_the_future",
+            "too_old",
+            "late",
+            "flood",
+            "invalid",
+        ] {
+            m.dropped.with_label_values(&[reason]);
+        }
+        for reason in ["retry", "rate_limit", "capacity", "tls"] {
+            m.refused.with_label_values(&[reason]);
+        }
+        for reason in ["buffer_full", "send_error", "slow_reliable"] {
+            m.subscriber_drops.with_label_values(&[reason]);
+        }
+        for kind in ["tracks", "lane_counts", "health", "event"] {
+            m.uplink_spool_dropped.with_label_values(&[kind]);
+        }
+        for t in crate::protocol::MessageType::ALL {
+            m.published.with_label_values(&[t.name()]);
+            m.sent.with_label_values(&[t.name()]);
+        }
+        m
     }
 
     /// The text exposition format.

@@ -354,6 +354,9 @@ pub fn intersection_extent(x: &Intersection) -> ([f64; 2], f64) {
     (c, r)
 }
 
+/// Builds one object-list message from a chunk of tracks and a message count.
+type BuildPart = dyn Fn(&Cycle, &[TrackOutput], u8) -> Option<MessageFrame>;
+
 /// The periodic work: fusion, events, messages.
 struct Cycle {
     rsu_id: [u8; 8],
@@ -677,11 +680,11 @@ impl Cycle {
     }
 
     /// Encode, sign and frame a list of parts; split any part that does not fit a datagram.
-    fn parts<T: Clone>(
+    fn parts(
         &mut self,
         t: MessageType,
         chunks: Vec<Vec<TrackOutput>>,
-        build: &dyn Fn(&Self, &[TrackOutput], u8) -> Option<(MessageFrame, T)>,
+        build: &BuildPart,
         data_time: i64,
         include_cert: bool,
     ) -> Vec<Outgoing> {
@@ -693,7 +696,7 @@ impl Cycle {
         let mut todo: Vec<Vec<TrackOutput>> = chunks.into_iter().rev().collect();
         while let Some(chunk) = todo.pop() {
             let cnt = self.next_cnt();
-            let Some((f, _)) = build(self, &chunk, cnt) else { continue };
+            let Some(f) = build(self, &chunk, cnt) else { continue };
             let Ok(uper) = encode_frame(&f) else {
                 tracing::error!(?t, "object list does not encode; part skipped");
                 continue;
@@ -733,7 +736,7 @@ impl Cycle {
             tracks.chunks(crate::output::PARTICIPANTS_PER_RSM).map(<[TrackOutput]>::to_vec).collect();
         let build = move |me: &Self, chunk: &[TrackOutput], cnt: u8| {
             let rsm = build_rsms(&me.x, &me.frame, chunk, now / 1000, cnt, me.rsu_id).into_iter().next()?;
-            Some((MessageFrame::RsmFrame(rsm), ()))
+            Some(MessageFrame::RsmFrame(rsm))
         };
         let parts = self.parts(MessageType::Rsm, chunks, &build, data_time, include_cert);
         self.publisher.publish_datagrams(&parts, self.cycle);
@@ -747,7 +750,7 @@ impl Cycle {
         let build = move |me: &Self, chunk: &[TrackOutput], cnt: u8| {
             let ssm =
                 build_ssms(&me.x, &me.frame, chunk, now / 1000, cnt, me.rsu_id, chunk.len()).into_iter().next()?;
-            Some((MessageFrame::MsgFrameExt(MessageFrameExt::SensorSharingMsg(ssm)), ()))
+            Some(MessageFrame::MsgFrameExt(MessageFrameExt::SensorSharingMsg(ssm)))
         };
         let parts = self.parts(MessageType::Ssm, chunks, &build, data_time, include_cert);
         self.publisher.publish_datagrams(&parts, self.cycle);

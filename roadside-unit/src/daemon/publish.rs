@@ -184,7 +184,7 @@ impl Publisher {
         let mut any_sent = false;
         for s in self.snapshot() {
             let Some(sub) = s.subscription.lock().ok().and_then(|g| g.clone()) else { continue };
-            if !sub.types.contains(&t) || cycle % u64::from(sub.every) != 0 || !sub.wants_intersection {
+            if !sub.types.contains(&t) || !cycle.is_multiple_of(u64::from(sub.every)) || !sub.wants_intersection {
                 continue;
             }
             for part in parts {

@@ -144,7 +144,7 @@ async fn session(
     let mut buf = vec![0u8; 64 * 1024];
     // wait for Registered
     let acked = loop {
-        if let Some(m) = reader.next::<Down>().map_err(|e| e.to_string())? {
+        if let Some(m) = reader.next_message::<Down>().map_err(|e| e.to_string())? {
             match m {
                 Down::Registered { acked_seq } => break acked_seq,
                 Down::Refused { reason } => {
@@ -186,7 +186,7 @@ async fn session(
             r = recv.read(&mut buf) => match r.map_err(|e| e.to_string())? {
                 Some(n) => {
                     reader.feed(&buf[..n]);
-                    while let Some(m) = reader.next::<Down>().map_err(|e| e.to_string())? {
+                    while let Some(m) = reader.next_message::<Down>().map_err(|e| e.to_string())? {
                         match m {
                             Down::Ack { upto_seq } => ack(h, upto_seq),
                             Down::Refused { reason } => return Err(format!("refused: {reason}")),

@@ -258,7 +258,7 @@ async fn serve(conn: quinn::Connection, store: Arc<Mutex<Store>>, mut down: mpsc
                 let Ok(Some(n)) = r else { return };
                 reader.feed(&buf[..n]);
                 let mut ack = None;
-                while let Ok(Some(m)) = reader.next::<uplink::Up>() {
+                while let Ok(Some(m)) = reader.next_message::<uplink::Up>() {
                     match m {
                         uplink::Up::Register { rsu_id, .. } => {
                             let acked = {
