@@ -3,13 +3,21 @@
 //! Will hold the microscopic traffic model (pure, deterministic by seed), the
 //! sensor models, scenario reading, the fast and live modes, and reports.
 //! Today it owns the network every vehicle will drive on: the lane graph of
-//! an intersection file ([`LaneGraph`]).
+//! an intersection file ([`LaneGraph`]); the sensor models ([`sensors`]); replay
+//! of recorded trajectories ([`replay`]); and the live modes: synthetic traffic
+//! ([`traffic`]) or recordings streamed to an RSU as sensor frames on the wall
+//! clock ([`stream`], network side in [`live`]) and a signal controller speaking
+//! `zhilu-signal/1` ([`controller`], [`live`]).
 //!
 //! Invariant: production crates never depend on `sim`.
 
+pub mod controller;
+pub mod live;
 pub mod metrics;
 pub mod replay;
 pub mod sensors;
+pub mod stream;
+pub mod traffic;
 pub mod trajectories;
 
 use map_encoder::model::{MapFile, Target};

@@ -305,50 +305,70 @@ fn interpolate(tr: &TruthTrack, t_us: i64) -> Option<([f64; 2], [f64; 2])> {
     Some((lerp(a.1, b.1), lerp(a.2, b.2)))
 }
 
-/// Run one replay.
-pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
-    let x = input.intersection;
-    let map = FrameMap::new(input.origin, x);
-    let lanes = LaneIndex::new(x);
-    // ground truth in the local frame, by track
-    let mut tracks: BTreeMap<u64, TruthTrack> = BTreeMap::new();
-    let mut by_time: BTreeMap<i64, Vec<TruthSample>> = BTreeMap::new();
-    for p in input.truth {
-        let pos = map.to_local([p.x_m, p.y_m]);
-        let vel = map.vector_to_local([p.x_m, p.y_m], [p.vx_mps, p.vy_mps]);
-        let t_us = p.t_ms * 1000;
-        let tr = tracks.entry(p.track_id).or_insert_with(|| TruthTrack {
-            class: class_of(p.agent),
-            size: [p.length_m, p.width_m],
-            samples: Vec::new(),
-        });
-        tr.samples.push((t_us, pos, vel));
-        by_time.entry(t_us).or_default().push((p.track_id, pos, vel, p.agent));
-    }
-    // Velocities from the positions (central differences): the sensors observe the positions, and
-    // some recordings' vx/vy disagree with them (TAF-BW K733: 10% of samples by more than 4 m/s).
-    let mut velocity_of: BTreeMap<(u64, i64), [f64; 2]> = BTreeMap::new();
-    for (&id, tr) in tracks.iter_mut() {
-        tr.samples.sort_by_key(|s| s.0);
-        let n = tr.samples.len();
-        for i in 0..n {
-            let (a, b) = (tr.samples[i.saturating_sub(1)], tr.samples[(i + 1).min(n - 1)]);
-            let dt = (b.0 - a.0) as f64 * 1e-6;
-            if dt > 0.0 {
-                tr.samples[i].2 = [(b.1[0] - a.1[0]) / dt, (b.1[1] - a.1[1]) / dt];
-            }
-            velocity_of.insert((id, tr.samples[i].0), tr.samples[i].2);
+/// Recorded trajectories as true road users in the intersection's local frame, at any instant
+/// (linear interpolation between samples).  Velocities come from the positions (central
+/// differences): the sensors observe the positions, and some recordings' vx/vy disagree with them
+/// (TAF-BW K733: 10% of samples by more than 4 m/s).
+pub struct GroundTruth {
+    tracks: BTreeMap<u64, TruthTrack>,
+    velocity_of: BTreeMap<(u64, i64), [f64; 2]>,
+}
+
+impl GroundTruth {
+    /// The tracks of `points` (trajectory frame), mapped into the local frame by `map`.
+    pub fn new(points: &[TrackPoint], map: &FrameMap) -> Self {
+        let mut tracks: BTreeMap<u64, TruthTrack> = BTreeMap::new();
+        for p in points {
+            let pos = map.to_local([p.x_m, p.y_m]);
+            let vel = map.vector_to_local([p.x_m, p.y_m], [p.vx_mps, p.vy_mps]);
+            let tr = tracks.entry(p.track_id).or_insert_with(|| TruthTrack {
+                class: class_of(p.agent),
+                size: [p.length_m, p.width_m],
+                samples: Vec::new(),
+            });
+            tr.samples.push((p.t_ms * 1000, pos, vel));
         }
-    }
-    for (&t, objs) in by_time.iter_mut() {
-        for o in objs.iter_mut() {
-            if let Some(v) = velocity_of.get(&(o.0, t)) {
-                o.2 = *v;
+        let mut velocity_of: BTreeMap<(u64, i64), [f64; 2]> = BTreeMap::new();
+        for (&id, tr) in tracks.iter_mut() {
+            tr.samples.sort_by_key(|s| s.0);
+            let n = tr.samples.len();
+            for i in 0..n {
+                let (a, b) = (tr.samples[i.saturating_sub(1)], tr.samples[(i + 1).min(n - 1)]);
+                let dt = (b.0 - a.0) as f64 * 1e-6;
+                if dt > 0.0 {
+                    tr.samples[i].2 = [(b.1[0] - a.1[0]) / dt, (b.1[1] - a.1[1]) / dt];
+                }
+                velocity_of.insert((id, tr.samples[i].0), tr.samples[i].2);
             }
         }
+        GroundTruth { tracks, velocity_of }
     }
-    let objects_at = |t_us: i64| -> Vec<TrueObject> {
-        tracks
+
+    /// First and last sample time over all tracks, microseconds (`None` without samples).
+    pub fn span_us(&self) -> Option<(i64, i64)> {
+        let first = self.tracks.values().filter_map(|t| t.samples.first()).map(|s| s.0).min()?;
+        let last = self.tracks.values().filter_map(|t| t.samples.last()).map(|s| s.0).max()?;
+        Some((first, last))
+    }
+
+    /// Number of tracks.
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Whether there are no tracks.
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// The velocity of track `id` at its sample time `t_us` (from the positions).
+    fn velocity(&self, id: u64, t_us: i64) -> Option<[f64; 2]> {
+        self.velocity_of.get(&(id, t_us)).copied()
+    }
+
+    /// Every road user present at `t_us` (within its first and last sample).
+    pub fn objects_at(&self, t_us: i64) -> Vec<TrueObject> {
+        self.tracks
             .iter()
             .filter_map(|(&id, tr)| {
                 interpolate(tr, t_us).map(|(p, v)| TrueObject {
@@ -360,7 +380,25 @@ pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
                 })
             })
             .collect()
-    };
+    }
+}
+
+/// Run one replay.
+pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
+    let x = input.intersection;
+    let map = FrameMap::new(input.origin, x);
+    let lanes = LaneIndex::new(x);
+    // ground truth in the local frame, by track and by instant
+    let scene = GroundTruth::new(input.truth, &map);
+    let mut by_time: BTreeMap<i64, Vec<TruthSample>> = BTreeMap::new();
+    for p in input.truth {
+        let pos = map.to_local([p.x_m, p.y_m]);
+        let t_us = p.t_ms * 1000;
+        let vel = scene
+            .velocity(p.track_id, t_us)
+            .unwrap_or_else(|| map.vector_to_local([p.x_m, p.y_m], [p.vx_mps, p.vy_mps]));
+        by_time.entry(t_us).or_default().push((p.track_id, pos, vel, p.agent));
+    }
     let (Some(&t0), Some(&t1)) = (by_time.keys().next(), by_time.keys().next_back()) else {
         return Ok(ReplayOutput { fused: Vec::new(), scores: empty_scores() });
     };
@@ -374,7 +412,7 @@ pub fn replay(input: &ReplayInput) -> Result<ReplayOutput, SensorConfigError> {
     let mut deliveries: Vec<Delivery> = Vec::new();
     for m in &mut models {
         while m.next_capture_us() <= t1 {
-            let objs = objects_at(m.next_capture_us());
+            let objs = scene.objects_at(m.next_capture_us());
             deliveries.push(m.capture(&objs));
         }
     }

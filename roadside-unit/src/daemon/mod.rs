@@ -47,6 +47,10 @@ use crate::MapRevisions;
 /// carries at the start of a connection, before MTU discovery.
 pub const DATAGRAM_BUDGET: usize = 1150;
 
+/// The most a 1609.2 signature adds to a payload (certificate-signed; see `v2x_security`): 236 bytes for
+/// a 600-byte payload, plus a longer length prefix and a longer RSU name.
+const MAX_SIGNING_OVERHEAD: usize = 260;
+
 /// Why the daemon cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -679,15 +683,16 @@ impl Cycle {
         }
     }
 
-    /// Encode, sign and frame a list of parts; split any part that does not fit a datagram.
-    fn parts(
+    /// Build and encode the parts (splitting any that could not fit a datagram once signed), then sign
+    /// and publish them one by one: QUIC sends part k on the other core while part k+1 is signed.
+    fn publish_parts(
         &mut self,
         t: MessageType,
         chunks: Vec<Vec<TrackOutput>>,
         build: &BuildPart,
         data_time: i64,
         include_cert: bool,
-    ) -> Vec<Outgoing> {
+    ) {
         let p = match t {
             MessageType::Ssm => psid::SSM,
             _ => psid::RSM,
@@ -701,22 +706,19 @@ impl Cycle {
                 tracing::error!(?t, "object list does not encode; part skipped");
                 continue;
             };
-            let Some(spdu) = self.sign(p, &uper, include_cert) else { continue };
-            if HEADER_BYTES + spdu.len() > DATAGRAM_BUDGET && chunk.len() > 1 {
+            if HEADER_BYTES + uper.len() + MAX_SIGNING_OVERHEAD > DATAGRAM_BUDGET && chunk.len() > 1 {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
                 todo.push(b.to_vec());
                 todo.push(a.to_vec());
                 continue;
             }
-            ready.push((spdu, chunk.iter().map(|t| t.position_m).collect()));
+            ready.push((uper, chunk.iter().map(|t| t.position_m).collect()));
         }
         let seq = self.next_seq(t);
         let parts = ready.len().min(255) as u8;
-        ready
-            .into_iter()
-            .take(255)
-            .enumerate()
-            .map(|(i, (spdu, positions))| Outgoing {
+        for (i, (uper, positions)) in ready.into_iter().take(255).enumerate() {
+            let Some(spdu) = self.sign(p, &uper, include_cert) else { continue };
+            let out = Outgoing {
                 bytes: publish::message(
                     Header { message_type: t, part: i as u8, parts, seq, data_time_unix_us: data_time },
                     &spdu,
@@ -724,12 +726,13 @@ impl Cycle {
                 message_type: t,
                 positions,
                 data_time_unix_us: data_time,
-            })
-            .collect()
+            };
+            self.publisher.publish_datagrams(std::slice::from_ref(&out), self.cycle);
+        }
     }
 
     fn publish_rsms(&mut self, tracks: &[TrackOutput], now: i64, data_time: i64, include_cert: bool) {
-        if tracks.is_empty() {
+        if tracks.is_empty() || !self.publisher.wanted(MessageType::Rsm) {
             return;
         }
         let chunks: Vec<Vec<TrackOutput>> =
@@ -738,12 +741,11 @@ impl Cycle {
             let rsm = build_rsms(&me.x, &me.frame, chunk, now / 1000, cnt, me.rsu_id).into_iter().next()?;
             Some(MessageFrame::RsmFrame(rsm))
         };
-        let parts = self.parts(MessageType::Rsm, chunks, &build, data_time, include_cert);
-        self.publisher.publish_datagrams(&parts, self.cycle);
+        self.publish_parts(MessageType::Rsm, chunks, &build, data_time, include_cert);
     }
 
     fn publish_ssms(&mut self, tracks: &[TrackOutput], now: i64, data_time: i64, include_cert: bool) {
-        if tracks.is_empty() {
+        if tracks.is_empty() || !self.publisher.wanted(MessageType::Ssm) {
             return;
         }
         let chunks: Vec<Vec<TrackOutput>> = tracks.chunks(self.ssm_per_part).map(<[TrackOutput]>::to_vec).collect();
@@ -752,11 +754,13 @@ impl Cycle {
                 build_ssms(&me.x, &me.frame, chunk, now / 1000, cnt, me.rsu_id, chunk.len()).into_iter().next()?;
             Some(MessageFrame::MsgFrameExt(MessageFrameExt::SensorSharingMsg(ssm)))
         };
-        let parts = self.parts(MessageType::Ssm, chunks, &build, data_time, include_cert);
-        self.publisher.publish_datagrams(&parts, self.cycle);
+        self.publish_parts(MessageType::Ssm, chunks, &build, data_time, include_cert);
     }
 
     fn publish_spat(&mut self, include_cert: bool) {
+        if !self.publisher.wanted(MessageType::Spat) {
+            return;
+        }
         let Some(update) = self.state_rx.borrow().clone() else { return };
         let now_s = signal::unix_s();
         let cnt = self.next_cnt();

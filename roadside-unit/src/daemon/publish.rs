@@ -117,6 +117,13 @@ impl Publisher {
         self.subscribers.read().map(|s| s.values().cloned().collect()).unwrap_or_default()
     }
 
+    /// Whether any subscriber wants messages of this type now (nothing is built for nobody).
+    pub fn wanted(&self, t: MessageType) -> bool {
+        self.snapshot()
+            .iter()
+            .any(|s| s.subscription.lock().ok().and_then(|g| g.as_ref().map(|x| x.types.contains(&t))).unwrap_or(false))
+    }
+
     /// The current MAP revision.
     pub fn map_revision(&self) -> u32 {
         self.map.read().ok().and_then(|m| m.as_ref().map(|(r, _)| *r)).unwrap_or(0)
