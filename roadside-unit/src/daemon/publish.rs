@@ -77,7 +77,7 @@ struct Subscription {
 
 struct Subscriber {
     connection: quinn::Connection,
-    subscription: Mutex<Option<Subscription>>,
+    subscription: Mutex<Option<Arc<Subscription>>>,
     reliable: mpsc::Sender<Bytes>,
 }
 
@@ -393,7 +393,7 @@ impl Publisher {
                 let types: BTreeSet<MessageType> = types.into_iter().collect();
                 let wants_map = types.contains(&MessageType::Map) && wants_intersection;
                 if let Ok(mut g) = sub.subscription.lock() {
-                    *g = Some(Subscription { types, fence, every, wants_intersection });
+                    *g = Some(Arc::new(Subscription { types, fence, every, wants_intersection }));
                 }
                 if wants_map {
                     let map = self.map.read().ok().and_then(|m| m.clone());
