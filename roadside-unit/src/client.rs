@@ -195,8 +195,8 @@ impl Client {
             .map_err(|e: std::net::AddrParseError| ClientError::Setup(e.to_string()))?;
         let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| ClientError::Setup(e.to_string()))?;
         endpoint.set_default_client_config(settings.quic.clone());
-        let (connection, zero_rtt) = dial(&endpoint, &settings, false).await?;
-        Self::attach(endpoint, settings, connection, zero_rtt).await
+        let (connection, _) = dial(&endpoint, &settings, false).await?;
+        Self::attach(endpoint, settings, connection, false).await
     }
 
     async fn attach(
@@ -319,18 +319,29 @@ impl Client {
     /// Reconnect to the same RSU and send the last subscription again, as 0-RTT data when the TLS
     /// session allows it.  The verifier (its certificate cache and replay window) is kept.
     pub async fn reconnect(&mut self) -> Result<Response, ClientError> {
-        let (connection, zero_rtt) = dial(&self.endpoint, &self.settings, true).await?;
+        let (connection, accepted) = dial(&self.endpoint, &self.settings, true).await?;
         let control = connection.open_bi().await.map_err(|e| ClientError::Closed(e.to_string()))?;
         let (tx, rx) = mpsc::channel(4096);
         spawn_readers(connection.clone(), tx);
         self.connection = connection;
         self.control = control;
         self.incoming = rx;
-        self.zero_rtt = zero_rtt;
-        match self.last_subscribe.clone() {
-            Some(req) => self.request(req).await,
-            None => self.request(Request::Ping { id: 0 }).await,
+        self.zero_rtt = accepted.is_some();
+        let req = self.last_subscribe.clone().unwrap_or(Request::Ping { id: 0 });
+        let first = self.request(req.clone()).await;
+        let Err(e) = first else { return first };
+        let rejected = match accepted {
+            Some(a) => !a.await,
+            None => false,
+        };
+        if !rejected {
+            return Err(e);
         }
+        // the server refused the early data (e.g. it restarted and lost its session tickets): the
+        // connection went on in 1-RTT, the request must be sent again
+        self.zero_rtt = false;
+        self.control = self.connection.open_bi().await.map_err(|e| ClientError::Closed(e.to_string()))?;
+        self.request(req).await
     }
 
     /// Close the connection politely.
@@ -340,20 +351,22 @@ impl Client {
     }
 }
 
+/// Connect; with `try_0rtt` and a resumable session, the connection is usable at once (0-RTT) and the
+/// second value resolves to whether the server accepted the early data.
 async fn dial(
     endpoint: &quinn::Endpoint,
     settings: &ClientSettings,
     try_0rtt: bool,
-) -> Result<(quinn::Connection, bool), ClientError> {
+) -> Result<(quinn::Connection, Option<quinn::ZeroRttAccepted>), ClientError> {
     let err = |m: String| ClientError::Connect { address: settings.server, message: m };
     let connecting = endpoint.connect(settings.server, &settings.server_name).map_err(|e| err(e.to_string()))?;
     if try_0rtt {
         match connecting.into_0rtt() {
-            Ok((conn, _accepted)) => return Ok((conn, true)),
-            Err(connecting) => return connecting.await.map(|c| (c, false)).map_err(|e| err(e.to_string())),
+            Ok((conn, accepted)) => return Ok((conn, Some(accepted))),
+            Err(connecting) => return connecting.await.map(|c| (c, None)).map_err(|e| err(e.to_string())),
         }
     }
-    connecting.await.map(|c| (c, false)).map_err(|e| err(e.to_string()))
+    connecting.await.map(|c| (c, None)).map_err(|e| err(e.to_string()))
 }
 
 fn spawn_readers(conn: quinn::Connection, tx: mpsc::Sender<(Bytes, Via, i64)>) {

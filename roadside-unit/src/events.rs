@@ -548,6 +548,16 @@ impl EventDetector {
         out
     }
 
+    /// The id the next event gets.
+    pub fn next_event_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Continue numbering events from `id` (a detector rebuilt for a new map revision keeps ids unique).
+    pub fn set_next_event_id(&mut self, id: u64) {
+        self.next_id = self.next_id.max(id);
+    }
+
     /// Events in progress.
     pub fn active(&self) -> impl Iterator<Item = &Event> {
         self.active.values()

@@ -331,8 +331,10 @@ pub fn build_spat(
         Light::FlashingYellow => LightState::FlashingYellow,
         Light::FlashingRed => LightState::FlashingRed,
     };
-    // tenths of a second from the state's time, within TimeMark's 0..=36000 (36001 = unknown)
-    let mark = |t_s: f64| ((t_s - state.time_s) * 10.0).round().clamp(0.0, 36_000.0) as u16;
+    // tenths of a second from now (the time the SPaT is built, on the controller's clock), within
+    // TimeMark's 0..=36000 (36001 = unknown)
+    let now_controller_s = now_unix_s - unix_offset_s;
+    let mark = |t_s: f64| ((t_s - now_controller_s) * 10.0).round().clamp(0.0, 36_000.0) as u16;
     let now_ms = (now_unix_s * 1000.0) as i64;
     let minute_of_year = minute_of_year(now_ms);
     let stale = now_unix_s - (state.time_s + unix_offset_s) > stale_after_s;

@@ -121,7 +121,9 @@ pub fn server_config(
         .with_single_cert(cert, key)
         .map_err(|e| TlsError::Rustls(format!("server certificate: {e}")))?;
     tls.alpn_protocols = vec![alpn.to_vec()];
-    // 0-RTT: accepted by the TLS layer; the application allows only the idempotent subscribe in it.
+    // 0-RTT: accepted by the TLS layer.  Every request of zhilu-v2x/1 (subscribe, unsubscribe, ping) is
+    // idempotent, so replaying one is harmless; a future non-idempotent request must check that the
+    // handshake has completed before acting on it.
     tls.max_early_data_size = u32::MAX;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));

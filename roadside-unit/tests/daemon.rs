@@ -88,6 +88,9 @@ async fn forged_stale_and_replayed_messages_are_rejected() {
     let certs = dir.path().join("certs");
     let mut c = subscriber(&certs, rsu.quic, &["map", "spat"]).await;
     let (got, _) = collect(&mut c, Duration::from_millis(1500)).await;
+    // no sensor frames at all: SPaT keeps its own 10 Hz clock
+    let spats = got.iter().filter(|m| m.header.message_type == MessageType::Spat).count();
+    assert!(spats >= 13, "{spats} SPaT in 1.5 s without sensor frames");
     let map = got.iter().find(|m| m.header.message_type == MessageType::Map).unwrap().raw.clone();
     let spat = got.iter().rev().find(|m| m.header.message_type == MessageType::Spat).unwrap().raw.clone();
     // replayed: the very bytes again

@@ -102,7 +102,7 @@ async fn subscribers_reconnect_and_get_map_again_after_a_restart() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rsu"))
         .args(["subscribe", "--to", &quic.to_string(), "--certs"])
         .arg(&certs)
-        .args(["--types", "map,spat", "--count", "3", "--seconds", "10"])
+        .args(["--types", "map,spat", "--count", "3", "--seconds", "10", "--circle", "23.129,113.264,500"])
         .output()
         .await
         .unwrap();

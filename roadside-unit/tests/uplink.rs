@@ -89,7 +89,8 @@ async fn nothing_is_lost_through_a_cloud_outage_and_restarts_of_either_side() {
         "the spool drains once the cloud is back"
     );
     let n1 = check_contiguous(&store.lock().unwrap());
-    assert!(n1 as f64 >= outage_s * 4.0, "{n1} records for a {outage_s} s outage at 6 records/s");
+    // lane counts and health each second (the RSU's housekeeping tick), track summaries each second
+    assert!(n1 as f64 >= outage_s * 2.5, "{n1} records for a {outage_s} s outage at 3 records/s");
     let kinds: std::collections::BTreeSet<String> = store.lock().unwrap().records["rsu-test-1"]
         .values()
         .map(|r| serde_json::to_value(&r.body).unwrap()["kind"].as_str().unwrap().to_string())

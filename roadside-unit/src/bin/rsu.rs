@@ -76,7 +76,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "map,spat,rsm,rsi")]
         types: Vec<String>,
         /// Geofence circle LAT,LON,RADIUS_M (default: everything).
-        #[arg(long, value_name = "LAT,LON,RADIUS_M", value_delimiter = ',', num_args = 3)]
+        #[arg(long, value_name = "LAT,LON,RADIUS_M", value_delimiter = ',', allow_negative_numbers = true)]
         circle: Option<Vec<f64>>,
         /// Periodic rate wanted, Hz (default: the RSU's).
         #[arg(long)]
@@ -266,7 +266,14 @@ async fn subscribe(
             return ExitCode::from(2);
         }
     };
-    let geofence = circle.map(|c| Geofence::Circle { lat: c[0], lon: c[1], radius_m: c[2] });
+    let geofence = match circle.as_deref() {
+        None => None,
+        Some([lat, lon, radius_m]) => Some(Geofence::Circle { lat: *lat, lon: *lon, radius_m: *radius_m }),
+        Some(other) => {
+            eprintln!("rsu subscribe: --circle takes LAT,LON,RADIUS_M (three numbers), got {} number(s)", other.len());
+            return ExitCode::from(1);
+        }
+    };
     let req = Request::Subscribe { id: 0, types: wanted, geofence, rate_hz, have_map_revision: None };
     match client.subscribe(req).await {
         Ok(r) => eprintln!("subscribed: {}", serde_json::to_string(&r.info).unwrap_or_default()),

@@ -35,6 +35,9 @@ pub struct RsuConfig {
     /// Prometheus endpoint (absent: none).
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// RSI event codes (`RTEData.eventType`) per event kind; default: the local 9xx block of `docs/rsu.md`.
+    #[serde(default)]
+    pub event_codes: crate::output::EventCodes,
     /// The directory relative paths are resolved against (the file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -177,10 +180,16 @@ pub struct SignalConfig {
     /// The controller's address for `tcp`.
     #[serde(default)]
     pub address: Option<SocketAddr>,
-    /// A cloud plan command holds this long unless renewed; then the local fallback plan takes over.
+    /// A cloud plan command holds for the validity it carries, at most this long (and this long when it
+    /// carries none) unless renewed; then the local fallback plan takes over.
     #[serde(default = "default_command_timeout")]
     pub command_timeout_s: f64,
-    /// The controller's state older than this is not published as SPaT.
+    /// The external controller runs traffic-dependent (actuated, adaptive) timing: SPaT then says
+    /// `trafficDependentOperation` instead of `fixedTimeOperation`.
+    #[serde(default)]
+    pub traffic_dependent: bool,
+    /// A controller state older than this is published as SPaT marked invalid
+    /// (`noValidSPATisAvailableAtThisTime`, lights `unavailable`).
     #[serde(default = "default_state_timeout")]
     pub state_timeout_s: f64,
     /// The local fallback plan.

@@ -49,7 +49,7 @@ pub struct Metrics {
     pub uplink_acked: IntCounter,
     /// Signal plan source in use: 1 for the active one (`cloud`, `local`).
     pub plan_source: IntGaugeVec,
-    /// Seconds since the controller's last state (SPaT stops when it exceeds the timeout).
+    /// Seconds since the controller's last state (SPaT is marked invalid when it exceeds the timeout).
     pub controller_state_age_seconds: prometheus::Gauge,
 }
 

@@ -48,8 +48,9 @@ use crate::MapRevisions;
 pub const DATAGRAM_BUDGET: usize = 1150;
 
 /// The most a 1609.2 signature adds to a payload (certificate-signed; see `v2x_security`): 236 bytes for
-/// a 600-byte payload, plus a longer length prefix and a longer RSU name.
-const MAX_SIGNING_OVERHEAD: usize = 260;
+/// a 600-byte payload with an 8-character RSU name; each further name character adds one (ids have at
+/// most 64), a longer payload length prefix two more.
+const MAX_SIGNING_OVERHEAD: usize = 300;
 
 /// Why the daemon cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +143,15 @@ pub fn load(config: RsuConfig, create_certificates: bool) -> Result<Loaded, Daem
     let mut paths = [&sec.tls_cert, &sec.tls_key, &sec.subscriber_ca, &sec.signing_identity].map(|p| config.resolve(p));
     let mut warnings = warnings;
     let mut scratch = None;
-    if paths.iter().any(|p| !p.exists()) && sec.create_dev_certificates {
+    let missing: Vec<String> = paths.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+    if !missing.is_empty() && missing.len() < paths.len() && sec.create_dev_certificates {
+        return Err(load_err(format!(
+            "security: {} missing while the other certificate files exist; development certificates are only \
+             created when none of them exists (run `rsu certs` or restore the files)",
+            missing.join(", ")
+        )));
+    }
+    if missing.len() == paths.len() && sec.create_dev_certificates {
         if create_certificates {
             let dir = paths[0].parent().unwrap_or(Path::new("."));
             tracing::warn!(dir = %dir.display(), "creating development certificates (security.create_dev_certificates)");
@@ -169,12 +178,16 @@ pub fn load(config: RsuConfig, create_certificates: bool) -> Result<Loaded, Daem
         std::fs::read_to_string(&paths[3]).map_err(|e| load_err(format!("{}: {e}", paths[3].display())))?;
     let identity = SigningIdentity::from_pem(&identity_text)
         .map_err(|e| load_err(format!("security.signing_identity {}: {e}", paths[3].display())))?;
+    if let Some(c) = &config.cloud {
+        let mut ca = config.resolve(&c.ca);
+        if let (false, Some(d)) = (ca.exists(), &scratch) {
+            // the development CA will be created with the other certificates
+            ca = d.join("ca.pem");
+        }
+        crate::tls::load_certs(&ca).map_err(|e| load_err(format!("cloud.ca: {e}")))?;
+    }
     if let Some(d) = scratch {
         let _ = std::fs::remove_dir_all(d);
-    }
-    if let Some(c) = &config.cloud {
-        let ca = config.resolve(&c.ca);
-        crate::tls::load_certs(&ca).map_err(load_err)?;
     }
     Ok(Loaded { config, model, index, sensors, tls: (cert, key), subscriber_ca, identity, warnings })
 }
@@ -291,7 +304,7 @@ pub async fn start(loaded: Loaded) -> Result<Running, DaemonError> {
         ControllerKind::Internal => Box::new(InternalController { initial: c.signal.fallback_plan.clone() }),
         ControllerKind::Tcp => Box::new(TcpLink {
             address: c.signal.address.ok_or_else(|| load_err("signal.address missing"))?,
-            fixed_time: true,
+            fixed_time: !c.signal.traffic_dependent,
         }),
     };
     let fixed_time = link.fixed_time();
@@ -380,12 +393,14 @@ struct Cycle {
     uplink: Option<uplink_client::UplinkHandle>,
     fixed_time: bool,
     period: Duration,
-    rate_hz: f64,
     state_timeout_s: f64,
+    command_timeout_s: f64,
     ssm_per_part: usize,
     codes: EventCodes,
     newest_capture_us: i64,
     map_uper: Option<(u32, Vec<u8>)>,
+    last_certificate: HashMap<MessageType, Instant>,
+    clock_offsets_us: HashMap<u32, i64>,
     cycle: u64,
     seq: HashMap<MessageType, u32>,
     msg_cnt: u8,
@@ -429,12 +444,14 @@ impl Cycle {
             uplink,
             fixed_time,
             period: Duration::from_secs_f64(1.0 / c.publish.rate_hz),
-            rate_hz: c.publish.rate_hz,
             state_timeout_s: c.signal.state_timeout_s,
+            command_timeout_s: c.signal.command_timeout_s,
             ssm_per_part: c.publish.ssm_participants_per_part,
-            codes: EventCodes::default(),
+            codes: c.event_codes.clone(),
             newest_capture_us: 0,
             map_uper: None,
+            last_certificate: HashMap::new(),
+            clock_offsets_us: loaded.sensors.iter().map(|s| (s.config.id, s.clock_offset_us())).collect(),
             cycle: 0,
             seq: HashMap::new(),
             msg_cnt: 0,
@@ -521,8 +538,12 @@ impl Cycle {
         let idle_after = self.period.mul_f64(1.5);
         let mut tick = tokio::time::interval(self.period / 2);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // SPaT keeps its own clock: exactly the configured rate, whatever the sensors do
+        let mut spat_tick = tokio::time::interval(self.period);
+        spat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = spat_tick.tick() => self.publish_spat(),
                 _ = queues.notify.notified() => {
                     self.ingest(&queues);
                     if last_publish.elapsed() >= slack {
@@ -531,8 +552,8 @@ impl Cycle {
                     }
                 }
                 _ = tick.tick() => {
-                    // sensor frames drive publishing (lowest latency); the timer keeps it going when
-                    // they stop (coasting tracks, SPaT)
+                    // sensor frames drive the object lists (lowest latency); the timer keeps them
+                    // going when frames stop (coasting tracks)
                     self.ingest(&queues);
                     if last_publish.elapsed() >= idle_after {
                         last_publish = Instant::now();
@@ -588,7 +609,10 @@ impl Cycle {
                     tracing::warn!(plan = plan.id, error = %e, "cloud plan refused");
                     return;
                 }
-                if let Some(p) = self.arbiter.cloud_command(plan, valid_for_s, signal::unix_s()) {
+                // a command holds for its own validity, at most command_timeout_s (the default when it gives none)
+                let hold =
+                    if valid_for_s > 0.0 { valid_for_s.min(self.command_timeout_s) } else { self.command_timeout_s };
+                if let Some(p) = self.arbiter.cloud_command(plan, hold, signal::unix_s()) {
                     tracing::info!(plan = p.id, "cloud plan commanded");
                     let _ = self.cmd_tx.try_send(p);
                 }
@@ -606,7 +630,9 @@ impl Cycle {
                         match self.publish_map(&model) {
                             Ok(()) => {
                                 self.x = model.intersections[i].clone();
+                                let next = self.events.next_event_id();
                                 self.events = EventDetector::new(&self.x, EventConfig::default());
+                                self.events.set_next_event_id(next);
                                 self.model = model;
                             }
                             Err(e) => {
@@ -629,7 +655,9 @@ impl Cycle {
                 return;
             }
             for a in batch {
-                let capture = a.frame.capture_time_us;
+                // the RSU clock: the sensor's configured offset removed
+                let capture =
+                    a.frame.capture_time_us - self.clock_offsets_us.get(&a.frame.sensor_id).copied().unwrap_or(0);
                 match self.fusion.push(a.frame, a.received_unix_us) {
                     Ok(()) => self.newest_capture_us = self.newest_capture_us.max(capture),
                     Err(r) => self.metrics.dropped.with_label_values(&[r.as_str()]).inc(),
@@ -664,10 +692,10 @@ impl Cycle {
             let sector = ((dy.atan2(dx) + std::f64::consts::PI) / (std::f64::consts::PI / 4.0)) as i64;
             (sector, (dx.hypot(dy) * 10.0) as i64)
         });
-        let include_cert = self.cycle % (self.rate_hz.round().max(1.0) as u64) == 1;
+        let include_cert = self.certificate_due(MessageType::Rsm);
         self.publish_rsms(&tracks, now, data_time, include_cert);
+        let include_cert = self.certificate_due(MessageType::Ssm);
         self.publish_ssms(&tracks, now, data_time, include_cert);
-        self.publish_spat(include_cert);
         let signals = self.signals();
         let changes = self.events.update(now, &tracks, &signals);
         for ch in changes {
@@ -757,10 +785,24 @@ impl Cycle {
         self.publish_parts(MessageType::Ssm, chunks, &build, data_time, include_cert);
     }
 
-    fn publish_spat(&mut self, include_cert: bool) {
+    /// Whether this message of type `t` carries the full certificate: at least once a second per type
+    /// (1609.2 practice); the others name it by digest.
+    fn certificate_due(&mut self, t: MessageType) -> bool {
+        let now = Instant::now();
+        let last = self.last_certificate.entry(t).or_insert(now - Duration::from_secs(2));
+        if now.duration_since(*last) >= Duration::from_secs(1) {
+            *last = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn publish_spat(&mut self) {
         if !self.publisher.wanted(MessageType::Spat) {
             return;
         }
+        let include_cert = self.certificate_due(MessageType::Spat);
         let Some(update) = self.state_rx.borrow().clone() else { return };
         let now_s = signal::unix_s();
         let cnt = self.next_cnt();

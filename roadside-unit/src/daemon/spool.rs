@@ -92,14 +92,15 @@ impl Spool {
         self.next_seq += 1;
         let mut line = serde_json::to_vec(&r).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.flush()?;
-        self.lines_in_file += 1;
         let seq = r.seq;
+        // kept in memory even when the disk refuses it: it is then lost only if the RSU also restarts
         self.records.push_back(r);
         if self.records.len() > self.max_records {
             self.shed()?;
         }
+        self.file.write_all(&line)?;
+        self.file.flush()?;
+        self.lines_in_file += 1;
         Ok(seq)
     }
 
@@ -185,6 +186,19 @@ impl Spool {
         self.acked
     }
 
+    /// Make sure new records are numbered after `seq` (the cloud already stored up to it: a lost or
+    /// replaced spool directory must not make the RSU reuse numbers the cloud would drop).
+    pub fn ensure_after(&mut self, seq: u64) {
+        if self.next_seq <= seq {
+            tracing::warn!(
+                from = self.next_seq,
+                to = seq + 1,
+                "spool numbering behind the cloud's; continuing after it"
+            );
+            self.next_seq = seq + 1;
+        }
+    }
+
     /// The sequence number the next record gets.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
@@ -235,6 +249,16 @@ mod tests {
         let s = Spool::open(dir.path(), 100).unwrap();
         assert!(s.is_empty());
         assert_eq!(s.next_seq(), 7);
+    }
+
+    #[test]
+    fn numbering_continues_after_what_the_cloud_already_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 100).unwrap();
+        s.ensure_after(41);
+        assert_eq!(s.append(0, event(1)).unwrap(), 42, "a lost spool does not reuse numbers");
+        s.ensure_after(10);
+        assert_eq!(s.append(0, event(2)).unwrap(), 43);
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl UplinkHandle {
         let Ok(mut s) = self.spool.lock() else { return };
         let before: Vec<(&str, u64)> = s.dropped.clone();
         if let Err(e) = s.append(time_unix_ms, body) {
-            tracing::error!(error = %e, "uplink spool write failed: record kept in memory only");
+            tracing::error!(error = %e, "uplink spool write failed: the record is kept in memory only and is lost if the RSU restarts before the cloud acknowledges it");
         }
         for (k, n) in s.dropped.iter().skip(before.len()) {
             self.metrics.uplink_spool_dropped.with_label_values(&[k]).inc_by(*n);
@@ -102,15 +102,19 @@ async fn run(
     let mut backoff = Duration::from_millis(250);
     loop {
         let attempt = session(&settings, &endpoint, &h, &down, &mut shutdown).await;
+        let was_registered = h.metrics.uplink_connected.get() == 1;
         h.metrics.uplink_connected.set(0);
         let stopping = *shutdown.borrow();
         if stopping {
             endpoint.close(quinn::VarInt::from_u32(0), b"rsu shutting down");
             return;
         }
-        match attempt {
-            Ok(()) => backoff = Duration::from_millis(250),
-            Err(e) => tracing::debug!(error = %e, address = %settings.address, "uplink: no session"),
+        if was_registered {
+            // a session that worked starts the backoff over
+            backoff = Duration::from_millis(250);
+        }
+        if let Err(e) = attempt {
+            tracing::debug!(error = %e, address = %settings.address, "uplink: no session");
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
@@ -160,6 +164,9 @@ async fn session(
             None => return Err("cloud closed the stream before registering".into()),
         }
     };
+    if let Ok(mut s) = h.spool.lock() {
+        s.ensure_after(acked);
+    }
     ack(h, acked);
     h.metrics.uplink_connected.set(1);
     tracing::info!(address = %settings.address, acked, "uplink registered");
