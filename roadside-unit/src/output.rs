@@ -304,8 +304,8 @@ mod tests {
 
 /// The CSAE SPaT for one controller state.  `unix_offset_s` turns controller time into UNIX seconds
 /// (0 when the controller runs on UNIX time).  Each signal group becomes a `Phase` with two
-/// `PhaseState`s: what it shows now (start 0, min/max/likely end counted down from the state's time in
-/// 0.1 s) and what it shows next (starting at the likely end).  The intersection status says whether
+/// `PhaseState`s: what it shows now (start 0, min/max/likely end counted down from `now_unix_s` — the
+/// time the SPaT is built — in 0.1 s) and what it shows next (starting at the likely end).  The intersection status says whether
 /// the timing is fixed (`fixedTimeOperation`) and sets `noValidSPATisAvailableAtThisTime` when the
 /// state is older than `stale_after_s` at `now_unix_s`.
 pub fn build_spat(

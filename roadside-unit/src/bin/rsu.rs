@@ -163,7 +163,7 @@ async fn run(path: &std::path::Path, check_only: bool) -> ExitCode {
         }
     };
     for w in &loaded.warnings {
-        tracing::warn!(warning = %w, "map import");
+        tracing::warn!(warning = %w, "configuration");
     }
     if check_only {
         let x = loaded.intersection();

@@ -402,6 +402,7 @@ struct Cycle {
     last_certificate: HashMap<MessageType, Instant>,
     clock_offsets_us: HashMap<u32, i64>,
     cycle: u64,
+    spat_cycle: u64,
     seq: HashMap<MessageType, u32>,
     msg_cnt: u8,
     counts_every: Duration,
@@ -453,6 +454,7 @@ impl Cycle {
             last_certificate: HashMap::new(),
             clock_offsets_us: loaded.sensors.iter().map(|s| (s.config.id, s.clock_offset_us())).collect(),
             cycle: 0,
+            spat_cycle: 0,
             seq: HashMap::new(),
             msg_cnt: 0,
             counts_every: Duration::from_secs_f64(c.cloud.as_ref().map_or(10.0, |cl| cl.counts_every_s)),
@@ -692,10 +694,8 @@ impl Cycle {
             let sector = ((dy.atan2(dx) + std::f64::consts::PI) / (std::f64::consts::PI / 4.0)) as i64;
             (sector, (dx.hypot(dy) * 10.0) as i64)
         });
-        let include_cert = self.certificate_due(MessageType::Rsm);
-        self.publish_rsms(&tracks, now, data_time, include_cert);
-        let include_cert = self.certificate_due(MessageType::Ssm);
-        self.publish_ssms(&tracks, now, data_time, include_cert);
+        self.publish_rsms(&tracks, now, data_time);
+        self.publish_ssms(&tracks, now, data_time);
         let signals = self.signals();
         let changes = self.events.update(now, &tracks, &signals);
         for ch in changes {
@@ -759,10 +759,11 @@ impl Cycle {
         }
     }
 
-    fn publish_rsms(&mut self, tracks: &[TrackOutput], now: i64, data_time: i64, include_cert: bool) {
+    fn publish_rsms(&mut self, tracks: &[TrackOutput], now: i64, data_time: i64) {
         if tracks.is_empty() || !self.publisher.wanted(MessageType::Rsm) {
             return;
         }
+        let include_cert = self.certificate_due(MessageType::Rsm);
         let chunks: Vec<Vec<TrackOutput>> =
             tracks.chunks(crate::output::PARTICIPANTS_PER_RSM).map(<[TrackOutput]>::to_vec).collect();
         let build = move |me: &Self, chunk: &[TrackOutput], cnt: u8| {
@@ -772,10 +773,11 @@ impl Cycle {
         self.publish_parts(MessageType::Rsm, chunks, &build, data_time, include_cert);
     }
 
-    fn publish_ssms(&mut self, tracks: &[TrackOutput], now: i64, data_time: i64, include_cert: bool) {
+    fn publish_ssms(&mut self, tracks: &[TrackOutput], now: i64, data_time: i64) {
         if tracks.is_empty() || !self.publisher.wanted(MessageType::Ssm) {
             return;
         }
+        let include_cert = self.certificate_due(MessageType::Ssm);
         let chunks: Vec<Vec<TrackOutput>> = tracks.chunks(self.ssm_per_part).map(<[TrackOutput]>::to_vec).collect();
         let build = move |me: &Self, chunk: &[TrackOutput], cnt: u8| {
             let ssm =
@@ -802,8 +804,10 @@ impl Cycle {
         if !self.publisher.wanted(MessageType::Spat) {
             return;
         }
-        let include_cert = self.certificate_due(MessageType::Spat);
+
         let Some(update) = self.state_rx.borrow().clone() else { return };
+        let include_cert = self.certificate_due(MessageType::Spat);
+        self.spat_cycle += 1;
         let now_s = signal::unix_s();
         let cnt = self.next_cnt();
         let spat = build_spat(&self.x, &update.state, 0.0, now_s, cnt, self.fixed_time, self.state_timeout_s);
@@ -823,7 +827,8 @@ impl Cycle {
             positions: Vec::new(),
             data_time_unix_us: data_time,
         };
-        self.publisher.publish_datagrams(&[out], self.cycle);
+        // SPaT's own cycle count: a subscriber at a reduced rate gets evenly spaced SPaTs
+        self.publisher.publish_datagrams(&[out], self.spat_cycle);
     }
 
     fn publish_event(&mut self, change: EventChange, now: i64) {
