@@ -291,11 +291,17 @@ async fn a_thousand_subscribers_connect_at_once() {
         let addr = rsu.quic;
         tasks.push(tokio::spawn(async move {
             let fail = |what: &str, e: &dyn std::fmt::Display| eprintln!("{what}: {e}");
-            let conn = match e.connect(addr, "localhost").ok()?.await {
-                Ok(c) => c,
-                Err(err) => {
-                    fail("connect", &err);
-                    return None;
+            // a vehicle whose handshake times out in the storm tries again, as real clients do
+            let mut attempt = 0;
+            let conn = loop {
+                attempt += 1;
+                match e.connect(addr, "localhost").ok()?.await {
+                    Ok(c) => break c,
+                    Err(err) if attempt < 3 => fail("connect (retrying)", &err),
+                    Err(err) => {
+                        fail("connect", &err);
+                        return None;
+                    }
                 }
             };
             let (mut send, _recv) = conn.open_bi().await.ok()?;
