@@ -7,24 +7,8 @@ use std::time::Duration;
 
 use map_encoder::csae::MessageFrame;
 use roadside_unit::client::{Client, MessageError, Via};
-use roadside_unit::daemon::{self, config::RsuConfig, Running};
 use roadside_unit::protocol::{encode_control, Header, MessageType, Request, HEADER_BYTES};
 use support::*;
-
-async fn start(dir: &std::path::Path, o: &Options) -> Running {
-    let path = write_config(dir, o);
-    let loaded = daemon::load(RsuConfig::load(&path).unwrap(), true).unwrap();
-    daemon::start(loaded).await.unwrap()
-}
-
-fn metric(r: &Running, name: &str, label: Option<(&str, &str)>) -> f64 {
-    let text = r.registry.render();
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter(|l| label.is_none_or(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// Collect verified messages for `d`; rejected ones are counted.
 async fn collect(c: &mut Client, d: Duration) -> (Vec<roadside_unit::client::Received>, usize) {
@@ -49,8 +33,8 @@ async fn collect(c: &mut Client, d: Duration) -> (Vec<roadside_unit::client::Rec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_signed_map_spat_and_fused_objects() {
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path(), &Options::default()).await;
-    let mut c = subscriber(&dir.path().join("certs"), rsu.quic, &["map", "spat", "rsm"]).await;
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
+    let mut c = subscriber(&dir.path().join("certs"), rsu.quic, &["map", "spat", "rsm", "ssm"]).await;
     let udp = rsu.udp.unwrap();
     tokio::spawn(drive(udp, 3.0, 0));
     let (got, bad) = collect(&mut c, Duration::from_millis(3300)).await;
@@ -78,13 +62,105 @@ async fn publishes_signed_map_spat_and_fused_objects() {
     lat.sort_unstable();
     assert!(lat[0] >= 0 && lat[10] < 30_000, "{lat:?}");
     assert!(metric(&rsu, "rsu_messages_published_total", Some(("type", "rsm"))) >= 15.0);
+    // the same objects as CSAE 157 sensor-sharing messages
+    let ssms: Vec<_> = got.iter().filter(|m| m.header.message_type == MessageType::Ssm).collect();
+    assert!(ssms.len() >= 15, "{} SSMs", ssms.len());
+    let MessageFrame::MsgFrameExt(map_encoder::csae::MessageFrameExt::SensorSharingMsg(ssm)) =
+        &ssms[ssms.len() - 1].frame
+    else {
+        panic!("not an SSM")
+    };
+    assert_eq!(ssm.participants.as_ref().map(Vec::len), Some(1));
+    rsu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_subscribers_as_rsi_on_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
+    let mut c = subscriber(&dir.path().join("certs"), rsu.quic, &["rsi"]).await;
+    // a car driving north on lane 2, which carries southbound traffic into the junction: wrong way
+    tokio::spawn(drive_on(rsu.udp.unwrap(), -5.25, 30.0, 3.0, 0));
+    let (got, bad) = collect(&mut c, Duration::from_millis(3500)).await;
+    assert_eq!(bad, 0);
+    let rsis: Vec<_> = got.iter().filter(|m| m.header.message_type == MessageType::Rsi).collect();
+    assert!(!rsis.is_empty(), "an RSI for the wrong-way driver");
+    assert!(rsis.iter().all(|m| m.via == Via::Stream));
+    let MessageFrame::RsiFrame(rsi) = &rsis[0].frame else { panic!() };
+    let rte = &rsi.rtes.as_ref().unwrap()[0];
+    assert_eq!(rte.event_type, 902, "wrong_way in the default code table");
+    assert!(matches!(&rte.description, Some(map_encoder::csae::Description::TextString(t)) if t.contains("wrong_way")));
+    assert!(metric(&rsu, "rsu_messages_published_total", Some(("type", "rsi"))) >= 1.0);
+    rsu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geofences_select_what_a_subscriber_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
+    let certs = dir.path().join("certs");
+    let sub = |lat: f64, lon: f64, radius_m: f64| {
+        let certs = certs.clone();
+        let quic = rsu.quic;
+        async move {
+            let mut c = Client::connect(client_settings(&certs, quic)).await.unwrap();
+            let types = vec![MessageType::Map, MessageType::Spat, MessageType::Rsm];
+            let geofence = Some(roadside_unit::protocol::Geofence::Circle { lat, lon, radius_m });
+            c.subscribe(Request::Subscribe { id: 0, types, geofence, rate_hz: None, have_map_revision: None })
+                .await
+                .unwrap();
+            c
+        }
+    };
+    // around the car (reference point 23.129, 113.264; the car drives 5..35 m north of it)
+    let mut near = sub(23.129, 113.264, 100.0).await;
+    // 1 km east: outside the intersection altogether
+    let mut far = sub(23.129, 113.2738, 50.0).await;
+    // 100 m south, 60 m radius: reaches the intersection, not the car
+    let mut south = sub(23.1281, 113.264, 60.0).await;
+    tokio::spawn(drive(rsu.udp.unwrap(), 2.5, 0));
+    let (n, f, s) = tokio::join!(
+        collect(&mut near, Duration::from_millis(2700)),
+        collect(&mut far, Duration::from_millis(2700)),
+        collect(&mut south, Duration::from_millis(2700))
+    );
+    let count = |v: &[roadside_unit::client::Received], t| v.iter().filter(|m| m.header.message_type == t).count();
+    assert!(count(&n.0, MessageType::Rsm) >= 10 && count(&n.0, MessageType::Map) == 1);
+    assert_eq!(f.0.len(), 0, "nothing for a vehicle 1 km away");
+    assert_eq!(count(&s.0, MessageType::Map), 1);
+    assert!(count(&s.0, MessageType::Spat) >= 20);
+    assert_eq!(count(&s.0, MessageType::Rsm), 0, "no object near the southern fence");
+    rsu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensors_on_tcp_are_fused_too() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
+    let mut c = subscriber(&dir.path().join("certs"), rsu.quic, &["rsm"]).await;
+    let tcp = rsu.tcp.unwrap();
+    tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(tcp).await.unwrap();
+        for k in 0..20u32 {
+            let bytes = roadside_unit::ingest::to_bytes(&frame(1, k, &[[5.25, 5.0 + k as f64]]));
+            s.write_all(&(bytes.len() as u32).to_le_bytes()).await.unwrap();
+            s.write_all(&bytes).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // a length no frame can have closes the connection, and nothing else happens
+        s.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
+    });
+    let (got, _) = collect(&mut c, Duration::from_millis(2300)).await;
+    assert_eq!(metric(&rsu, "rsu_sensor_frames_total", Some(("sensor", "1"))), 20.0);
+    assert!(got.iter().filter(|m| m.header.message_type == MessageType::Rsm).count() >= 10);
     rsu.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_stale_and_replayed_messages_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path(), &Options::default()).await;
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
     let certs = dir.path().join("certs");
     let mut c = subscriber(&certs, rsu.quic, &["map", "spat"]).await;
     let (got, _) = collect(&mut c, Duration::from_millis(1500)).await;
@@ -125,7 +201,7 @@ async fn forged_stale_and_replayed_messages_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_without_a_certificate_from_the_subscriber_ca_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path(), &Options::default()).await;
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
     let other = tempfile::tempdir().unwrap();
     roadside_unit::daemon::certs::create_dev_certificates(other.path(), "x").unwrap();
     let certs = dir.path().join("certs");
@@ -160,7 +236,7 @@ async fn clients_without_a_certificate_from_the_subscriber_ca_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_subscriber_does_not_delay_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path(), &Options::default()).await;
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
     let certs = dir.path().join("certs");
     // a subscriber that subscribes to everything and then never reads a byte
     let endpoint = {
@@ -214,7 +290,7 @@ async fn a_stalled_subscriber_does_not_delay_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_sensor_does_not_starve_the_others_and_silence_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path(), &Options::default()).await;
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
     let udp = rsu.udp.unwrap();
     let mut c = subscriber(&dir.path().join("certs"), rsu.quic, &["rsm"]).await;
     // camera 2 floods: 20 000 frames as fast as the socket takes them
@@ -254,7 +330,7 @@ async fn a_flooding_sensor_does_not_starve_the_others_and_silence_is_reported() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_connections_are_rate_limited_per_address() {
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path(), &Options { connections_per_s: 2, burst: 5, ..Options::default() }).await;
+    let rsu = start_daemon(dir.path(), &Options { connections_per_s: 2, burst: 5, ..Options::default() }).await;
     let certs = dir.path().join("certs");
     let mut ok = 0;
     let mut tasks = Vec::new();
@@ -277,7 +353,8 @@ async fn new_connections_are_rate_limited_per_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_subscribers_connect_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path(), &Options { connections_per_s: 10_000, burst: 10_000, ..Options::default() }).await;
+    let rsu =
+        start_daemon(dir.path(), &Options { connections_per_s: 10_000, burst: 10_000, ..Options::default() }).await;
     let certs = dir.path().join("certs");
     let mut watcher = subscriber(&certs, rsu.quic, &["spat"]).await;
     // one client endpoint (one socket), 1000 connections opened together

@@ -8,49 +8,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use map_encoder::csae::MessageFrame;
-use roadside_unit::daemon::{self, config::RsuConfig, Running};
+use roadside_unit::daemon::Running;
 use roadside_unit::protocol::MessageType;
 use serde_json::Value;
 use support::*;
-
-/// The interpreter to run the script with, or `None` (and a message) when the test must be skipped.
-fn python_with_aioquic() -> Option<PathBuf> {
-    let Some(p) = std::env::var_os("ZHILU_PYTHON") else {
-        eprintln!("SKIPPED: ZHILU_PYTHON is not set (scripts/test.sh sets it and installs aioquic)");
-        return None;
-    };
-    let p = PathBuf::from(p);
-    let ok = std::process::Command::new(&p)
-        .args(["-c", "import aioquic"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("SKIPPED: {} cannot import aioquic (scripts/test.sh installs aioquic==1.7.2)", p.display());
-        return None;
-    }
-    Some(p)
-}
-
-async fn start(dir: &Path) -> Running {
-    let path = write_config(dir, &Options::default());
-    let loaded = daemon::load(RsuConfig::load(&path).unwrap(), true).unwrap();
-    daemon::start(loaded).await.unwrap()
-}
-
-fn metric(r: &Running, name: &str, label: (&str, &str)) -> f64 {
-    r.registry
-        .render()
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(&format!("{}=\"{}\"", label.0, label.1)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// Run the subscriber script; returns its exit code, the JSON it printed and its stderr.
 async fn subscriber_script(
@@ -117,9 +83,9 @@ fn map_shape(frame: &MessageFrame) -> (Value, usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aioquic_subscriber_decodes_map_rsm_and_spat_with_the_official_asn1() {
-    let Some(python) = python_with_aioquic() else { return };
+    let Some(python) = python_with("aioquic") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path()).await;
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
     let certs = dir.path().join("certs");
 
     // Zhilu's own client, for reference: what the MAP holds according to our codec
@@ -190,7 +156,7 @@ async fn an_aioquic_subscriber_decodes_map_rsm_and_spat_with_the_official_asn1()
     assert!(out["datagrams"].as_u64().unwrap() >= 20);
 
     // the same script offering another ALPN is refused in the handshake
-    let refused_before = metric(&rsu, "rsu_connections_refused_total", ("reason", "tls"));
+    let refused_before = metric(&rsu, "rsu_connections_refused_total", Some(("reason", "tls")));
     let (code, out, stderr) = subscriber_script(&python, &certs, &rsu, "zhilu-v2x/0", 10.0).await;
     eprintln!("aioquic subscriber with ALPN zhilu-v2x/0: {out}");
     assert_ne!(code, 0, "a wrong ALPN must fail: {out}\n{stderr}");
@@ -203,11 +169,11 @@ async fn an_aioquic_subscriber_decodes_map_rsm_and_spat_with_the_official_asn1()
     assert_eq!(out["close"]["error_code"].as_u64(), Some(0x100 + 120), "{out}");
     // the daemon counts it as a failed handshake
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while metric(&rsu, "rsu_connections_refused_total", ("reason", "tls")) <= refused_before
+    while metric(&rsu, "rsu_connections_refused_total", Some(("reason", "tls"))) <= refused_before
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(metric(&rsu, "rsu_connections_refused_total", ("reason", "tls")) > refused_before);
+    assert!(metric(&rsu, "rsu_connections_refused_total", Some(("reason", "tls"))) > refused_before);
     rsu.stop().await;
 }

@@ -10,11 +10,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use roadside_unit::daemon::{self, config::RsuConfig, Running};
 use roadside_unit::protocol::MessageType;
 use serde_json::Value;
 use support::*;
@@ -36,30 +35,6 @@ for f in text_string_to_metric_families(text):
     })
 print(json.dumps(families))
 "#;
-
-fn python_with_prometheus_client() -> Option<PathBuf> {
-    let Some(p) = std::env::var_os("ZHILU_PYTHON") else {
-        eprintln!("SKIPPED: ZHILU_PYTHON is not set (scripts/test.sh sets it and installs prometheus_client)");
-        return None;
-    };
-    let p = PathBuf::from(p);
-    let ok = std::process::Command::new(&p)
-        .args(["-c", "import prometheus_client.parser"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("SKIPPED: {} cannot import prometheus_client (scripts/test.sh installs it)", p.display());
-        return None;
-    }
-    Some(p)
-}
-
-async fn start(dir: &Path) -> Running {
-    let path = write_config(dir, &Options::default());
-    let loaded = daemon::load(RsuConfig::load(&path).unwrap(), true).unwrap();
-    daemon::start(loaded).await.unwrap()
-}
 
 /// A response: status code, headers (lower-case names), body.
 struct HttpResponse {
@@ -180,9 +155,9 @@ fn histogram_count(families: &[Value], name: &str, labels: &[(&str, &str)]) -> f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_endpoint_serves_what_prometheus_parses() {
-    let Some(python) = python_with_prometheus_client() else { return };
+    let Some(python) = python_with("prometheus_client.parser") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let rsu = start(dir.path()).await;
+    let rsu = start_daemon(dir.path(), &Options::default()).await;
     let addr = rsu.metrics.expect("the configuration has a metrics address");
     let mut sub = subscriber(&dir.path().join("certs"), rsu.quic, &["map", "spat", "rsm"]).await;
     tokio::spawn(drive(rsu.udp.unwrap(), 3.0, 0));

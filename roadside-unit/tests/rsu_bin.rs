@@ -141,6 +141,12 @@ async fn subscribers_reconnect_and_get_map_again_after_a_restart() {
         }
     };
     assert_eq!(m.header.seq, 1, "a restarted RSU starts its revisions again");
+    // reconnecting to the same process resumes the TLS session: the re-subscribe goes as 0-RTT data
+    let r = c.reconnect().await.unwrap();
+    assert!(r.ok);
+    assert!(c.zero_rtt, "the re-subscribe travels in 0-RTT");
+    let m = c.next_within(Duration::from_secs(5)).await.unwrap().expect("messages after the 0-RTT re-subscribe");
+    assert!(matches!(m.header.message_type, MessageType::Map | MessageType::Spat));
     // a second reconnect resumes the TLS session and may send the subscribe as 0-RTT
     let c2 = Client::connect(client_settings(&certs, quic)).await.unwrap();
     c2.close().await;

@@ -9,25 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use map_encoder::csae::MessageFrame;
-use roadside_unit::daemon::{self, config::RsuConfig, Running};
 use roadside_unit::protocol::MessageType;
 use support::*;
-
-async fn start(dir: &std::path::Path, o: &Options) -> Running {
-    let path = write_config(dir, o);
-    let loaded = daemon::load(RsuConfig::load(&path).unwrap(), true).unwrap();
-    daemon::start(loaded).await.unwrap()
-}
-
-fn metric(r: &Running, name: &str, label: Option<(&str, &str)>) -> f64 {
-    r.registry
-        .render()
-        .lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter(|l| label.is_none_or(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 fn free_port() -> std::net::SocketAddr {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -67,7 +50,7 @@ async fn nothing_is_lost_through_a_cloud_outage_and_restarts_of_either_side() {
     let dir = tempfile::tempdir().unwrap();
     let cloud = free_port();
     let o = Options { cloud: Some(cloud), counts_every_s: 0.5, ..Options::default() };
-    let rsu = start(dir.path(), &o).await;
+    let rsu = start_daemon(dir.path(), &o).await;
     let udp = rsu.udp.unwrap();
     tokio::spawn(drive(udp, outage_s / 2.0, 3));
     tokio::time::sleep(Duration::from_secs_f64(outage_s / 2.0)).await;
@@ -76,7 +59,7 @@ async fn nothing_is_lost_through_a_cloud_outage_and_restarts_of_either_side() {
     assert_eq!(metric(&rsu, "rsu_uplink_connected", None), 0.0);
     // the RSU restarts during the outage; its spool is on disk
     rsu.stop().await;
-    let rsu = start(dir.path(), &o).await;
+    let rsu = start_daemon(dir.path(), &o).await;
     tokio::time::sleep(Duration::from_secs_f64(outage_s / 2.0)).await;
     // the cloud comes back
     let store = Arc::new(Mutex::new(Store::default()));
@@ -118,7 +101,7 @@ async fn cloud_plans_hold_while_renewed_and_map_revisions_reach_subscribers() {
     write_config(dir.path(), &o0); // creates the certificates
     let standin = StandIn::start(&dir.path().join("certs"), "127.0.0.1:0".parse().unwrap(), store.clone());
     let o = Options { cloud: Some(standin.address), counts_every_s: 1.0, ..Options::default() };
-    let rsu = start(dir.path(), &o).await;
+    let rsu = start_daemon(dir.path(), &o).await;
     assert!(until(Duration::from_secs(10), || metric(&rsu, "rsu_uplink_connected", None) == 1.0).await);
     let mut sub = subscriber(&dir.path().join("certs"), rsu.quic, &["map"]).await;
     let first = sub.next_within(Duration::from_secs(5)).await.unwrap().unwrap();

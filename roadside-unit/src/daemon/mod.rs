@@ -24,7 +24,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use map_encoder::csae::{encode_frame, MessageFrame, MessageFrameExt};
 use map_encoder::geo::LocalFrame;
 use map_encoder::model::{Intersection, MapFile};
@@ -274,6 +273,7 @@ pub async fn start(loaded: Loaded) -> Result<Running, DaemonError> {
     let extent = intersection_extent(&x);
     let publisher = Publisher::new(
         PublishSettings {
+            identity: loaded.identity.clone(),
             rsu_id: c.rsu_id.clone(),
             intersection: [x.region.unwrap_or(0), x.id],
             frame,
@@ -398,7 +398,6 @@ struct Cycle {
     ssm_per_part: usize,
     codes: EventCodes,
     newest_capture_us: i64,
-    map_uper: Option<(u32, Vec<u8>)>,
     last_certificate: HashMap<MessageType, Instant>,
     clock_offsets_us: HashMap<u32, i64>,
     cycle: u64,
@@ -450,7 +449,6 @@ impl Cycle {
             ssm_per_part: c.publish.ssm_participants_per_part,
             codes: c.event_codes.clone(),
             newest_capture_us: 0,
-            map_uper: None,
             last_certificate: HashMap::new(),
             clock_offsets_us: loaded.sensors.iter().map(|s| (s.config.id, s.clock_offset_us())).collect(),
             cycle: 0,
@@ -493,11 +491,7 @@ impl Cycle {
         let one = MapFile { intersections: vec![model.intersections[self.index].clone()], ..model.clone() };
         match self.maps.offer(&one) {
             Ok(Some(rev)) => {
-                let Some(message) = self.map_message(rev.revision, &rev.bytes) else {
-                    return Err("MAP not signed".into());
-                };
-                self.publisher.set_map(rev.revision, message);
-                self.map_uper = Some((rev.revision, rev.bytes.clone()));
+                self.publisher.set_map(rev.revision, rev.bytes.clone());
                 if let Some(u) = &self.uplink {
                     u.set_map_revision(rev.revision);
                 }
@@ -513,18 +507,6 @@ impl Cycle {
         if let Some(spdu) = self.sign(psid::SPAT, &[], true) {
             self.publisher.set_announcement(&spdu);
         }
-    }
-
-    fn map_message(&self, revision: u32, uper: &[u8]) -> Option<Bytes> {
-        let spdu = self.sign(psid::MAP, uper, true)?;
-        let header = Header {
-            message_type: MessageType::Map,
-            part: 0,
-            parts: 1,
-            seq: revision,
-            data_time_unix_us: now_unix_us(),
-        };
-        Some(publish::message(header, &spdu))
     }
 
     async fn run(
@@ -566,11 +548,6 @@ impl Cycle {
                 _ = second.tick() => {
                     let now_s = signal::unix_s();
                     self.announce();
-                    if let Some((rev, uper)) = &self.map_uper {
-                        if let Some(m) = self.map_message(*rev, uper) {
-                            self.publisher.refresh_map(*rev, m);
-                        }
-                    }
                     if let Some(plan) = self.arbiter.tick(now_s) {
                         tracing::warn!(plan = plan.id, "cloud plan commands stopped: local fallback plan takes over");
                         let _ = self.cmd_tx.try_send(plan);

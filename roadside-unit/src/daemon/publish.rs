@@ -42,8 +42,10 @@ pub struct Outgoing {
 }
 
 /// Settings of the publisher.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PublishSettings {
+    /// The RSU's 1609.2 signing identity (MAP is signed per delivery).
+    pub identity: v2x_security::SigningIdentity,
     /// The RSU's id.
     pub rsu_id: String,
     /// MAP region and node id.
@@ -86,7 +88,7 @@ pub struct Publisher {
     settings: PublishSettings,
     subscribers: RwLock<HashMap<u64, Arc<Subscriber>>>,
     next_id: AtomicU64,
-    map: RwLock<Option<(u32, Bytes)>>,
+    map: RwLock<Option<(u32, Vec<u8>)>>,
     announcement: RwLock<Option<String>>,
     metrics: Arc<Metrics>,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -129,10 +131,12 @@ impl Publisher {
         self.map.read().ok().and_then(|m| m.as_ref().map(|(r, _)| *r)).unwrap_or(0)
     }
 
-    /// A new MAP revision: kept for new subscribers and sent to every subscriber of MAP now.
-    pub fn set_map(&self, revision: u32, message: Bytes) {
+    /// A new MAP revision (the UPER MessageFrame): kept for new subscribers and sent to every
+    /// subscriber of MAP now.
+    pub fn set_map(&self, revision: u32, uper: Vec<u8>) {
+        let Some(message) = self.map_message(revision, &uper) else { return };
         if let Ok(mut m) = self.map.write() {
-            *m = Some((revision, message.clone()));
+            *m = Some((revision, uper));
         }
         self.metrics.published.with_label_values(&["map"]).inc();
         for s in self.snapshot() {
@@ -148,12 +152,20 @@ impl Publisher {
         }
     }
 
-    /// Replace the kept MAP message of the current revision (re-signed, so that a subscriber joining
-    /// later receives a fresh signature) without sending it.
-    pub fn refresh_map(&self, revision: u32, message: Bytes) {
-        if let Ok(mut m) = self.map.write() {
-            if m.as_ref().is_some_and(|(r, _)| *r == revision) {
-                *m = Some((revision, message));
+    /// The MAP as a message, signed now (with the certificate): each subscriber gets a fresh
+    /// signature, so a MAP delivered long after the revision passes the freshness check, and a
+    /// vehicle re-subscribing is never handed a copy its replay window already holds.
+    fn map_message(&self, revision: u32, uper: &[u8]) -> Option<Bytes> {
+        let now = super::ingest_net::now_unix_us();
+        match self.settings.identity.sign(v2x_security::psid::MAP, uper, now, true) {
+            Ok(spdu) => {
+                let header =
+                    Header { message_type: MessageType::Map, part: 0, parts: 1, seq: revision, data_time_unix_us: now };
+                Some(message(header, &spdu))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "MAP not signed; not sent");
+                None
             }
         }
     }
@@ -397,9 +409,11 @@ impl Publisher {
                 }
                 if wants_map {
                     let map = self.map.read().ok().and_then(|m| m.clone());
-                    if let Some((rev, bytes)) = map {
+                    if let Some((rev, uper)) = map {
                         if have_map_revision != Some(rev) {
-                            self.enqueue_reliable(sub, bytes, MessageType::Map);
+                            if let Some(m) = self.map_message(rev, &uper) {
+                                self.enqueue_reliable(sub, m, MessageType::Map);
+                            }
                         }
                     }
                 }

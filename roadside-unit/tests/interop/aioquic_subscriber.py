@@ -45,14 +45,13 @@ FRAME_OF = {"map": "mapFrame", "spat": "spatFrame", "rsm": "rsmFrame", "rsi": "r
 
 
 def read_text(path):
-    """As map-encoder/conformance/asn1_conform.py: some official modules are GB 18030, not UTF-8."""
-    raw = open(path, "rb").read()
-    for enc in ("utf-8-sig", "gb18030", "latin-1"):
-        try:
-            return raw.decode(enc) + "\n"
-        except UnicodeDecodeError:
-            continue
-    raise ValueError("cannot decode %s" % path)
+    """The conformance oracle's reader (some official modules are GB 18030, not UTF-8)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    conform = os.path.join(here, "..", "..", "..", "map-encoder", "conformance", "asn1_conform.py")
+    spec = importlib.util.spec_from_file_location("zhilu_asn1_conform", conform)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.read_text(path)
 
 
 def compile_schema(asn1_dir):

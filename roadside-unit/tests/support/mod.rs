@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roadside_unit::client::{Client, ClientSettings};
+use roadside_unit::daemon::{self, config::RsuConfig, Running};
 use roadside_unit::ingest::{Detection, Measurement, ObjectClass, SensorFrame};
 use tokio::sync::mpsc;
 
@@ -149,11 +150,16 @@ pub fn frame(sensor: u32, sequence: u32, cars: &[[f64; 2]]) -> SensorFrame {
 /// Send frames of a car driving north at 10 m/s on x = 5.25 from 5 m north of the reference point (and
 /// `extra` cars beside and behind it) at 10 Hz for `seconds`, from camera 1 (looking north) over UDP.
 pub async fn drive(udp: SocketAddr, seconds: f64, extra: usize) {
+    drive_on(udp, 5.25, 5.0, seconds, extra).await
+}
+
+/// Like [`drive`], the car on `x` starting at `y0` (north of the reference point, driving north).
+pub async fn drive_on(udp: SocketAddr, x: f64, y0: f64, seconds: f64, extra: usize) {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let n = (seconds * 10.0) as u32;
     for k in 0..n {
-        let y = 5.0 + k as f64;
-        let mut cars = vec![[5.25, y]];
+        let y = y0 + k as f64;
+        let mut cars = vec![[x, y]];
         for e in 0..extra {
             cars.push([5.25 + 3.5 * (1 + e % 6) as f64 - 12.0, y + 8.0 * (e / 6) as f64]);
         }
@@ -295,4 +301,42 @@ async fn serve(conn: quinn::Connection, store: Arc<Mutex<Store>>, mut down: mpsc
             }
         }
     }
+}
+
+/// Write a configuration into `dir` and start the daemon in-process.
+pub async fn start_daemon(dir: &Path, o: &Options) -> Running {
+    let path = write_config(dir, o);
+    let loaded = daemon::load(RsuConfig::load(&path).unwrap(), true).unwrap();
+    daemon::start(loaded).await.unwrap()
+}
+
+/// The sum of a metric's samples (those with the label, when given) from the daemon's registry.
+pub fn metric(r: &Running, name: &str, label: Option<(&str, &str)>) -> f64 {
+    r.registry
+        .render()
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| label.is_none_or(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `$ZHILU_PYTHON` when it can import `module`; otherwise `None` and a SKIPPED message (scripts/test.sh
+/// sets the variable and installs the modules, so CI never skips).
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let Some(p) = std::env::var_os("ZHILU_PYTHON") else {
+        eprintln!("SKIPPED: ZHILU_PYTHON is not set (scripts/test.sh sets it and installs {module})");
+        return None;
+    };
+    let p = PathBuf::from(p);
+    let ok = std::process::Command::new(&p)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: {} cannot import {module} (scripts/test.sh installs it)", p.display());
+        return None;
+    }
+    Some(p)
 }
