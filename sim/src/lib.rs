@@ -1,9 +1,11 @@
 //! # sim — the simulation harness for traffic engineers
 //!
 //! Will hold the microscopic traffic model (pure, deterministic by seed), the
-//! sensor models, scenario reading, the fast and live modes, and reports.
-//! Today it owns the network every vehicle will drive on: the lane graph of
-//! an intersection file ([`LaneGraph`]); the sensor models ([`sensors`]); replay
+//! fast and live modes, and reports.  Today it owns the network every vehicle
+//! will drive on: the lane graph of an intersection file ([`LaneGraph`]); the
+//! reader of the neutral scenario format `isect-scenario/0.1` that the SUMO peer
+//! runs ([`scenario`]: network, movements, lanes, demand, the fixed plan as a
+//! `signal_core::Plan`); the sensor models ([`sensors`]); replay
 //! of recorded trajectories ([`replay`]); and the live modes: synthetic traffic
 //! ([`traffic`]) or recordings streamed to an RSU as sensor frames on the wall
 //! clock ([`stream`], network side in [`live`]) and a signal controller speaking
@@ -15,6 +17,7 @@ pub mod controller;
 pub mod live;
 pub mod metrics;
 pub mod replay;
+pub mod scenario;
 pub mod sensors;
 pub mod stream;
 pub mod traffic;
