@@ -688,8 +688,8 @@ impl Cycle {
         }
     }
 
-    /// Build and encode the parts (splitting any that could not fit a datagram once signed), then sign
-    /// and publish them one by one: QUIC sends part k on the other core while part k+1 is signed.
+    /// Build and encode the parts (splitting any that could not fit a datagram once signed), sign them,
+    /// then hand them to every subscriber, all parts of one subscriber together.
     fn publish_parts(
         &mut self,
         t: MessageType,
@@ -721,9 +721,10 @@ impl Cycle {
         }
         let seq = self.next_seq(t);
         let parts = ready.len().min(255) as u8;
+        let mut outs = Vec::with_capacity(ready.len());
         for (i, (uper, positions)) in ready.into_iter().take(255).enumerate() {
             let Some(spdu) = self.sign(p, &uper, include_cert) else { continue };
-            let out = Outgoing {
+            outs.push(Outgoing {
                 bytes: publish::message(
                     Header { message_type: t, part: i as u8, parts, seq, data_time_unix_us: data_time },
                     &spdu,
@@ -731,9 +732,11 @@ impl Cycle {
                 message_type: t,
                 positions,
                 data_time_unix_us: data_time,
-            };
-            self.publisher.publish_datagrams(std::slice::from_ref(&out), self.cycle);
+            });
         }
+        // subscriber by subscriber, all parts at once: each connection then sends its parts in one
+        // batch (GSO) instead of waking once per part
+        self.publisher.publish_datagrams(&outs, self.cycle);
     }
 
     fn publish_rsms(&mut self, tracks: &[TrackOutput], now: i64, data_time: i64) {
