@@ -16,13 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use roadside_unit::clock::now_unix_us;
 use roadside_unit::daemon::{self, config::RsuConfig};
 use roadside_unit::ingest::{Detection, Measurement, ObjectClass, SensorFrame};
 use roadside_unit::protocol::{encode_control, Header, MessageType, Request};
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
-}
 
 const SENSORS: &str = r#"format = "zhilu-sensors/1"
 [[sensor]]
@@ -111,7 +108,7 @@ fn frame(seq: u32, t_s: f64) -> SensorFrame {
             }
         })
         .collect();
-    SensorFrame { sensor_id: 1, sequence: seq, capture_time_us: now_us(), detections }
+    SensorFrame { sensor_id: 1, sequence: seq, capture_time_us: now_unix_us(), detections }
 }
 
 #[derive(Default)]
@@ -172,7 +169,7 @@ async fn run(n: usize, quic: SocketAddr, udp: SocketAddr, certs: &Path, seconds:
             let mut done: std::collections::HashSet<i64> = std::collections::HashSet::new();
             let mut local = Tally::default();
             while let Ok(d) = c.read_datagram().await {
-                let t = now_us();
+                let t = now_unix_us();
                 let Ok((h, _)) = Header::parse(&d) else { continue };
                 if !measuring.load(std::sync::atomic::Ordering::Relaxed) {
                     continue;

@@ -17,6 +17,7 @@ use map_encoder::csae::{decode_frame, MessageFrame};
 use tokio::sync::mpsc;
 use v2x_security::{psid, Certificate, Verified, Verifier, VerifierConfig};
 
+use crate::clock::now_unix_us;
 use crate::protocol::{encode_control, Header, MessageType, Request, Response, ALPN, MAX_CONTROL_BYTES};
 
 /// Everything a client needs to connect.
@@ -121,10 +122,6 @@ pub fn psid_of(t: MessageType) -> u64 {
         MessageType::Ssm => psid::SSM,
         MessageType::Rsi => psid::RSI,
     }
-}
-
-fn now_unix_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 impl ClientSettings {

@@ -63,6 +63,21 @@ pub enum EventKind {
     Congestion,
 }
 
+impl EventKind {
+    /// snake_case name, as in JSON, metrics and RSI descriptions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StoppedVehicle => "stopped_vehicle",
+            Self::WrongWay => "wrong_way",
+            Self::PedestrianInRoadway => "pedestrian_in_roadway",
+            Self::RedLightRunning => "red_light_running",
+            Self::Speeding => "speeding",
+            Self::QueueSpillback => "queue_spillback",
+            Self::Congestion => "congestion",
+        }
+    }
+}
+
 /// One event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Event {
@@ -594,6 +609,22 @@ impl EventDetector {
 mod tests {
     use super::*;
     use crate::fusion::TrackStatus;
+
+    #[test]
+    fn kind_names_are_the_json_names() {
+        use EventKind as K;
+        for k in [
+            K::StoppedVehicle,
+            K::WrongWay,
+            K::PedestrianInRoadway,
+            K::RedLightRunning,
+            K::Speeding,
+            K::QueueSpillback,
+            K::Congestion,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+    }
 
     use crate::test_support::four_leg;
 

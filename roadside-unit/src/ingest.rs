@@ -54,6 +54,18 @@ impl ObjectClass {
         Self::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
 
+    /// Lower-case name, as in JSON (`car`, `truck`, `bus`, `bike`, `motorcycle`, `pedestrian`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Car => "car",
+            Self::Truck => "truck",
+            Self::Bus => "bus",
+            Self::Bike => "bike",
+            Self::Motorcycle => "motorcycle",
+            Self::Pedestrian => "pedestrian",
+        }
+    }
+
     /// Whether the class drives in vehicle lanes.
     pub fn is_vehicle(self) -> bool {
         matches!(self, Self::Car | Self::Truck | Self::Bus | Self::Motorcycle)
@@ -395,6 +407,13 @@ pub fn decode_frame(bytes: &[u8]) -> Result<SensorFrame, IngestError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn class_names_are_the_json_names() {
+        for c in ObjectClass::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+        }
+    }
 
     fn sample() -> SensorFrame {
         SensorFrame {

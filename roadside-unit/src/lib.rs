@@ -9,6 +9,7 @@
 //! Invariant: never depends on `cloud-control` or `sim`; no I/O in the core.
 
 pub mod client;
+pub mod clock;
 pub mod daemon;
 pub mod events;
 pub mod fusion;

@@ -473,8 +473,7 @@ pub fn build_event_rsi(
     let g = frame.to_geodetic(Vector3::new(event.position_m[0], event.position_m[1], 0.0));
     let dlat = ((g.lat_deg - r.lat) * DEG_UNITS).round() as i64;
     let dlon = ((g.lon_deg - r.lon) * DEG_UNITS).round() as i64;
-    let kind = serde_json::to_value(event.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    let mut text = kind.clone();
+    let mut text = event.kind.name().to_string();
     if let Some(l) = event.lane {
         text.push_str(&format!(" lane {l}"));
     }

@@ -10,21 +10,16 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::{sleep_until, timeout, Instant};
 
-/// Microseconds since the UNIX epoch now.
-pub fn unix_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 /// Seconds since the UNIX epoch now.
-pub fn unix_s() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
+pub use roadside_unit::clock::now_unix_s as unix_s;
+/// Microseconds since the UNIX epoch now (the RSU's wall clock).
+pub use roadside_unit::clock::now_unix_us as unix_us;
 
 /// How frames travel to the RSU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

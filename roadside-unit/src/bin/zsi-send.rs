@@ -17,7 +17,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
@@ -174,10 +174,6 @@ fn parse_line(line: &[u8]) -> Result<Parsed, String> {
     Ok(Parsed { frame, time_given: j.capture_time_us.is_some() })
 }
 
-fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -308,7 +304,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             }
         }
         if !parsed.time_given {
-            parsed.frame.capture_time_us = now_us();
+            parsed.frame.capture_time_us = roadside_unit::clock::now_unix_us();
         }
         let frame = ingest::to_bytes(&parsed.frame);
         sink.send(&frame).map_err(|e| exit2(format!("{name}:{number}: sending failed{destination}: {e}")))?;

@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{watch, Notify, Semaphore};
 
 use super::metrics::Metrics;
+use crate::clock::now_unix_us;
 use crate::ingest::{decode_frame, SensorFrame, MAX_FRAME_BYTES};
 
 /// A frame and when it arrived.
@@ -33,11 +34,6 @@ pub struct SensorQueues {
     /// Signalled when a frame was queued.
     pub notify: Notify,
     metrics: Arc<Metrics>,
-}
-
-/// Microseconds since the UNIX epoch now.
-pub fn now_unix_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 impl SensorQueues {

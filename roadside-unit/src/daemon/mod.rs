@@ -31,10 +31,11 @@ use tokio::sync::{mpsc, watch};
 use v2x_security::{psid, SigningIdentity};
 
 use self::config::{ControllerKind, RsuConfig};
-use self::ingest_net::{now_unix_us, SensorQueues};
+use self::ingest_net::SensorQueues;
 use self::metrics::Metrics;
 use self::publish::{Outgoing, PublishSettings, Publisher};
 use self::signal::{ControllerLink, InternalController, PlanArbiter, StateUpdate, TcpLink};
+use crate::clock::now_unix_us;
 use crate::events::{EventChange, EventConfig, EventDetector, SignalShows};
 use crate::fusion::{Fusion, FusionConfig, TrackOutput, TrackStatus};
 use crate::output::{build_event_rsi, build_rsms, build_spat, build_ssms, EventCodes};
@@ -378,6 +379,8 @@ type BuildPart = dyn Fn(&Cycle, &[TrackOutput], u8) -> Option<MessageFrame>;
 struct Cycle {
     rsu_id: [u8; 8],
     x: Intersection,
+    /// Where the lanes of `x` meet (the pivot of the spatial ordering of objects).
+    centre: [f64; 2],
     frame: LocalFrame,
     fusion: Fusion,
     events: EventDetector,
@@ -429,6 +432,7 @@ impl Cycle {
         let mut me = Cycle {
             rsu_id,
             events: EventDetector::new(&x, EventConfig::default()),
+            centre: crate::sensors::junction_centre(&x),
             x,
             frame,
             fusion: Fusion::new(FusionConfig::default(), loaded.sensors.clone()),
@@ -546,7 +550,7 @@ impl Cycle {
                 }
                 Some(d) = down.recv() => self.down(d),
                 _ = second.tick() => {
-                    let now_s = signal::unix_s();
+                    let now_s = crate::clock::now_unix_s();
                     self.announce();
                     if let Some(plan) = self.arbiter.tick(now_s) {
                         tracing::warn!(plan = plan.id, "cloud plan commands stopped: local fallback plan takes over");
@@ -591,7 +595,7 @@ impl Cycle {
                 // a command holds for its own validity, at most command_timeout_s (the default when it gives none)
                 let hold =
                     if valid_for_s > 0.0 { valid_for_s.min(self.command_timeout_s) } else { self.command_timeout_s };
-                if let Some(p) = self.arbiter.cloud_command(plan, hold, signal::unix_s()) {
+                if let Some(p) = self.arbiter.cloud_command(plan, hold, crate::clock::now_unix_s()) {
                     tracing::info!(plan = p.id, "cloud plan commanded");
                     let _ = self.cmd_tx.try_send(p);
                 }
@@ -609,6 +613,7 @@ impl Cycle {
                         match self.publish_map(&model) {
                             Ok(()) => {
                                 self.x = model.intersections[i].clone();
+                                self.centre = crate::sensors::junction_centre(&self.x);
                                 let next = self.events.next_event_id();
                                 self.events = EventDetector::new(&self.x, EventConfig::default());
                                 self.events.set_next_event_id(next);
@@ -648,7 +653,7 @@ impl Cycle {
     fn signals(&self) -> HashMap<u8, SignalShows> {
         let mut out = HashMap::new();
         if let Some(s) = self.state_rx.borrow().as_ref() {
-            if signal::unix_s() - s.received_s <= self.state_timeout_s {
+            if crate::clock::now_unix_s() - s.received_s <= self.state_timeout_s {
                 for g in &s.state.groups {
                     out.insert(g.group, SignalShows::from_phase_name(g.light.movement_phase_name()));
                 }
@@ -665,7 +670,7 @@ impl Cycle {
         self.cycle += 1;
         let data_time = if self.newest_capture_us > 0 { self.newest_capture_us } else { now };
         // objects close to each other travel together: a subscriber's geofence then selects few parts
-        let c = crate::sensors::junction_centre(&self.x);
+        let c = self.centre;
         tracks.sort_by_key(|t| {
             let (dx, dy) = (t.position_m[0] - c[0], t.position_m[1] - c[1]);
             let sector = ((dy.atan2(dx) + std::f64::consts::PI) / (std::f64::consts::PI / 4.0)) as i64;
@@ -788,7 +793,7 @@ impl Cycle {
         let Some(update) = self.state_rx.borrow().clone() else { return };
         let include_cert = self.certificate_due(MessageType::Spat);
         self.spat_cycle += 1;
-        let now_s = signal::unix_s();
+        let now_s = crate::clock::now_unix_s();
         let cnt = self.next_cnt();
         let spat = build_spat(&self.x, &update.state, 0.0, now_s, cnt, self.fixed_time, self.state_timeout_s);
         let Ok(uper) = encode_frame(&MessageFrame::SpatFrame(spat)) else {
@@ -838,12 +843,11 @@ impl Cycle {
         }
         if let Some(u) = &self.uplink {
             let g = self.frame.en_to_geodetic(event.position_m[0], event.position_m[1]);
-            let kind = serde_json::to_value(event.kind).ok().and_then(|v| v.as_str().map(str::to_string));
             u.record(
                 now / 1000,
                 uplink::RecordBody::Event(uplink::EventRecord {
                     id: event.id,
-                    event: kind.unwrap_or_default(),
+                    event: event.kind.name().to_string(),
                     phase,
                     started_unix_ms: event.start_us / 1000,
                     ended_unix_ms: event.end_us.map(|e| e / 1000),
@@ -900,7 +904,7 @@ impl Cycle {
                 let m = lanes.locate(t.position_m, Some(t.heading_rad), true);
                 uplink::TrackSummary {
                     id: t.id,
-                    class: t.class.map(|(c, _)| class_name_of(c).to_string()),
+                    class: t.class.map(|(c, _)| c.name().to_string()),
                     lat: g.lat_deg,
                     lon: g.lon_deg,
                     speed_mps: t.velocity_mps[0].hypot(t.velocity_mps[1]),
@@ -913,20 +917,8 @@ impl Cycle {
     }
 }
 
-fn class_name_of(c: crate::ingest::ObjectClass) -> &'static str {
-    use crate::ingest::ObjectClass as C;
-    match c {
-        C::Car => "car",
-        C::Truck => "truck",
-        C::Bus => "bus",
-        C::Bike => "bike",
-        C::Motorcycle => "motorcycle",
-        C::Pedestrian => "pedestrian",
-    }
-}
-
 fn class_name(t: &TrackOutput) -> &'static str {
-    t.class.map_or("unknown", |(c, _)| class_name_of(c))
+    t.class.map_or("unknown", |(c, _)| c.name())
 }
 
 /// Resolves when the shutdown flag turns true (or its sender is gone).

@@ -77,10 +77,30 @@ struct Subscription {
     wants_intersection: bool,
 }
 
+impl Subscription {
+    /// Whether messages of type `t` about this intersection concern the subscriber.
+    fn takes(&self, t: MessageType) -> bool {
+        self.types.contains(&t) && self.wants_intersection
+    }
+
+    /// Whether a message about objects at `positions` (none: about the whole intersection) falls in
+    /// the geofence: at least one of its objects is inside.
+    fn covers(&self, positions: &[[f64; 2]]) -> bool {
+        positions.is_empty() || positions.iter().any(|p| self.fence.contains(*p))
+    }
+}
+
 struct Subscriber {
     connection: quinn::Connection,
     subscription: Mutex<Option<Arc<Subscription>>>,
     reliable: mpsc::Sender<Bytes>,
+}
+
+impl Subscriber {
+    /// The current subscription, if any.
+    fn subscription(&self) -> Option<Arc<Subscription>> {
+        self.subscription.lock().ok().and_then(|g| g.clone())
+    }
 }
 
 /// The publisher, shared by the accept loop and the daemon's cycle.
@@ -121,9 +141,7 @@ impl Publisher {
 
     /// Whether any subscriber wants messages of this type now (nothing is built for nobody).
     pub fn wanted(&self, t: MessageType) -> bool {
-        self.snapshot()
-            .iter()
-            .any(|s| s.subscription.lock().ok().and_then(|g| g.as_ref().map(|x| x.types.contains(&t))).unwrap_or(false))
+        self.snapshot().iter().any(|s| s.subscription().is_some_and(|x| x.takes(t)))
     }
 
     /// The current MAP revision.
@@ -140,13 +158,7 @@ impl Publisher {
         }
         self.metrics.published.with_label_values(&["map"]).inc();
         for s in self.snapshot() {
-            let wants = s
-                .subscription
-                .lock()
-                .ok()
-                .and_then(|g| g.as_ref().map(|x| x.types.contains(&MessageType::Map) && x.wants_intersection))
-                .unwrap_or(false);
-            if wants {
+            if s.subscription().is_some_and(|x| x.takes(MessageType::Map)) {
                 self.enqueue_reliable(&s, message.clone(), MessageType::Map);
             }
         }
@@ -156,7 +168,7 @@ impl Publisher {
     /// signature, so a MAP delivered long after the revision passes the freshness check, and a
     /// vehicle re-subscribing is never handed a copy its replay window already holds.
     fn map_message(&self, revision: u32, uper: &[u8]) -> Option<Bytes> {
-        let now = super::ingest_net::now_unix_us();
+        let now = crate::clock::now_unix_us();
         match self.settings.identity.sign(v2x_security::psid::MAP, uper, now, true) {
             Ok(spdu) => {
                 let header =
@@ -196,18 +208,18 @@ impl Publisher {
         let Some(first) = parts.first() else { return };
         let t = first.message_type;
         self.metrics.published.with_label_values(&[t.name()]).inc_by(parts.len() as u64);
-        let now = super::ingest_net::now_unix_us();
+        let now = crate::clock::now_unix_us();
         let sent = self.metrics.sent.with_label_values(&[t.name()]);
         let full = self.metrics.subscriber_drops.with_label_values(&["buffer_full"]);
         let failed = self.metrics.subscriber_drops.with_label_values(&["send_error"]);
         let mut any_sent = false;
         for s in self.snapshot() {
-            let Some(sub) = s.subscription.lock().ok().and_then(|g| g.clone()) else { continue };
-            if !sub.types.contains(&t) || !cycle.is_multiple_of(u64::from(sub.every)) || !sub.wants_intersection {
+            let Some(sub) = s.subscription() else { continue };
+            if !sub.takes(t) || !cycle.is_multiple_of(u64::from(sub.every)) {
                 continue;
             }
             for part in parts {
-                if !part.positions.is_empty() && !part.positions.iter().any(|p| sub.fence.contains(*p)) {
+                if !sub.covers(&part.positions) {
                     continue;
                 }
                 if s.connection.datagram_send_buffer_space() < part.bytes.len() {
@@ -238,11 +250,8 @@ impl Publisher {
     pub fn publish_reliable(&self, message: &Outgoing) {
         self.metrics.published.with_label_values(&[message.message_type.name()]).inc();
         for s in self.snapshot() {
-            let Some(sub) = s.subscription.lock().ok().and_then(|g| g.clone()) else { continue };
-            if !sub.types.contains(&message.message_type) || !sub.wants_intersection {
-                continue;
-            }
-            if !message.positions.is_empty() && !message.positions.iter().any(|p| sub.fence.contains(*p)) {
+            let Some(sub) = s.subscription() else { continue };
+            if !sub.takes(message.message_type) || !sub.covers(&message.positions) {
                 continue;
             }
             self.enqueue_reliable(&s, message.bytes.clone(), message.message_type);
@@ -379,7 +388,7 @@ impl Publisher {
             map_revision: self.map_revision(),
             rate_hz,
             max_datagram_bytes: sub.connection.max_datagram_size().unwrap_or(0),
-            time_unix_us: super::ingest_net::now_unix_us(),
+            time_unix_us: crate::clock::now_unix_us(),
             certificate_spdu: self.announcement.read().ok().and_then(|a| a.clone()),
         }
     }

@@ -16,16 +16,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::clock::now_unix_s;
 use signal_core::{CommandWatch, ControllerState, Plan, PlanRunner};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
-/// Controller time: UNIX seconds (both links run on UNIX time).
-pub fn unix_s() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-/// A state as the daemon keeps it: the controller's state and the (RSU) time it arrived.
+/// A state as the daemon keeps it (controller time is UNIX seconds: both links run on UNIX time): the controller's state and the (RSU) time it arrived.
 #[derive(Debug, Clone)]
 pub struct StateUpdate {
     /// The controller's state (times in UNIX seconds).
@@ -76,13 +72,13 @@ impl ControllerLink for InternalController {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let now = unix_s();
+                        let now = now_unix_s();
                         runner.advance(now);
                         states.send_replace(Some(StateUpdate { state: runner.state(), received_s: now }));
                     }
                     Some(plan) = commands.recv() => {
                         let id = plan.id;
-                        match runner.command(plan, unix_s()) {
+                        match runner.command(plan, now_unix_s()) {
                             Ok(()) => tracing::info!(plan = id, "internal controller: plan queued for the next stage boundary"),
                             Err(e) => tracing::warn!(plan = id, error = %e, "internal controller: plan refused"),
                         }
@@ -164,7 +160,7 @@ impl ControllerLink for TcpLink {
                         line = lines.next_line() => match line {
                             Ok(Some(line)) => match serde_json::from_str::<FromController>(&line) {
                                 Ok(FromController::State(state)) => {
-                                    states.send_replace(Some(StateUpdate { state, received_s: unix_s() }));
+                                    states.send_replace(Some(StateUpdate { state, received_s: now_unix_s() }));
                                 }
                                 Err(e) => tracing::warn!(error = %e, "signal controller sent a line that is not a state; ignored"),
                             },

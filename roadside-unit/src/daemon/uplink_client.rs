@@ -187,7 +187,7 @@ async fn session(
         tokio::select! {
             _ = h.new_record.notified() => {}
             _ = heartbeat.tick() => {
-                let t = super::ingest_net::now_unix_us() / 1000;
+                let t = crate::clock::now_unix_us() / 1000;
                 write(&mut send, &Up::Heartbeat { time_unix_ms: t }).await?;
             }
             r = recv.read(&mut buf) => match r.map_err(|e| e.to_string())? {
