@@ -259,16 +259,8 @@ mod tests {
     fn spat_counts_down_from_the_controller_state() {
         use signal_core::{Light, Plan, PlanRunner, Stage};
         let x = &crate::test_support::four_leg();
-        let stage = |groups: Vec<u8>, green_s| Stage {
-            groups,
-            permissive: vec![],
-            green_s,
-            yellow_s: 3.0,
-            all_red_s: 2.0,
-            min_green_s: None,
-            max_green_s: None,
-        };
-        let plan = Plan { id: 1, offset_s: 0.0, stages: vec![stage(vec![2, 6], 30.0), stage(vec![4, 8], 20.0)] };
+        let stage = |groups: &[u8], green_s| Stage::fixed(groups, green_s, 3.0, 2.0);
+        let plan = Plan { id: 1, offset_s: 0.0, stages: vec![stage(&[2, 6], 30.0), stage(&[4, 8], 20.0)] };
         let mut runner = PlanRunner::new(plan, 1000.0).unwrap();
         runner.advance(1010.0);
         let state = runner.state();

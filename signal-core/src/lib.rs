@@ -56,10 +56,7 @@
 //! ```
 //! use signal_core::{Light, Plan, PlanRunner, Stage};
 //!
-//! let stage = |groups: &[u8], green_s| Stage {
-//!     groups: groups.to_vec(), permissive: vec![], green_s, yellow_s: 3.0, all_red_s: 2.0,
-//!     min_green_s: None, max_green_s: None,
-//! };
+//! let stage = |groups: &[u8], green_s| Stage::fixed(groups, green_s, 3.0, 2.0);
 //! let plan = Plan { id: 1, offset_s: 0.0, stages: vec![stage(&[1, 5], 30.0), stage(&[2, 6], 20.0)] };
 //! let mut runner = PlanRunner::new(plan, 100.0)?;
 //! runner.advance(131.0);

@@ -46,6 +46,20 @@ pub struct Stage {
 }
 
 impl Stage {
+    /// A fixed-length stage: `groups` protected green for `green_s`, then yellow and all-red; no
+    /// permissive groups, no minimum or maximum green.
+    pub fn fixed(groups: &[u8], green_s: f64, yellow_s: f64, all_red_s: f64) -> Self {
+        Stage {
+            groups: groups.to_vec(),
+            permissive: Vec::new(),
+            green_s,
+            yellow_s,
+            all_red_s,
+            min_green_s: None,
+            max_green_s: None,
+        }
+    }
+
     /// The stage's length: green + yellow + all-red, seconds.
     pub fn duration_s(&self) -> f64 {
         self.green_s + self.yellow_s + self.all_red_s
@@ -277,15 +291,7 @@ mod tests {
     use super::*;
 
     fn stage(groups: &[u8], green_s: f64) -> Stage {
-        Stage {
-            groups: groups.to_vec(),
-            permissive: vec![],
-            green_s,
-            yellow_s: 3.0,
-            all_red_s: 2.0,
-            min_green_s: None,
-            max_green_s: None,
-        }
+        Stage::fixed(groups, green_s, 3.0, 2.0)
     }
 
     fn plan() -> Plan {

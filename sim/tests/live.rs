@@ -269,15 +269,7 @@ fn stream_replays_trajectories_until_they_end_and_stops_on_ctrl_c() {
 // sim signal-controller
 
 fn stage(groups: &[u8]) -> Stage {
-    Stage {
-        groups: groups.to_vec(),
-        permissive: vec![],
-        green_s: 3.0,
-        yellow_s: 1.0,
-        all_red_s: 1.0,
-        min_green_s: None,
-        max_green_s: None,
-    }
+    Stage::fixed(groups, 3.0, 1.0, 1.0)
 }
 
 /// A short plan (10 s cycle) on the 4-leg example's through groups, so stage boundaries come often.

@@ -257,15 +257,7 @@ mod tests {
     use signal_core::Stage;
 
     fn plan(id: u32) -> Plan {
-        let st = |g: u8| Stage {
-            groups: vec![g],
-            permissive: vec![],
-            green_s: 10.0,
-            yellow_s: 3.0,
-            all_red_s: 2.0,
-            min_green_s: None,
-            max_green_s: None,
-        };
+        let st = |g: u8| Stage::fixed(&[g], 10.0, 3.0, 2.0);
         Plan { id, offset_s: 0.0, stages: vec![st(2), st(4)] }
     }
 

@@ -7,15 +7,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn stage(groups: &[u8], permissive: &[u8], green_s: f64, yellow_s: f64, all_red_s: f64) -> Stage {
-    Stage {
-        groups: groups.to_vec(),
-        permissive: permissive.to_vec(),
-        green_s,
-        yellow_s,
-        all_red_s,
-        min_green_s: None,
-        max_green_s: None,
-    }
+    Stage { permissive: permissive.to_vec(), ..Stage::fixed(groups, green_s, yellow_s, all_red_s) }
 }
 
 /// Four stages, cycle 100 s: S0 [1,5] 0–35, S1 [2,6*] 35–55, S2 [3,7] 55–85, S3 [4,8] 85–100.
