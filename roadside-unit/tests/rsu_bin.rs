@@ -89,7 +89,7 @@ fn certs_writes_a_working_set_and_issues_more_clients() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_reconnect_and_get_map_again_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port().port();
     let config = write_config(dir.path(), &Options { quic_port: port, ..Options::default() });
     let (mut child, ready) = spawn(&config);
     let quic: std::net::SocketAddr = ready["quic"].as_str().unwrap().parse().unwrap();

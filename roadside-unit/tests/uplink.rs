@@ -12,11 +12,6 @@ use map_encoder::csae::MessageFrame;
 use roadside_unit::protocol::MessageType;
 use support::*;
 
-fn free_port() -> std::net::SocketAddr {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap()
-}
-
 /// Wait until `f` holds, at most `d`.
 async fn until(d: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = tokio::time::Instant::now() + d;

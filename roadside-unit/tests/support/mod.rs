@@ -340,3 +340,8 @@ pub fn python_with(module: &str) -> Option<PathBuf> {
     }
     Some(p)
 }
+
+/// A loopback UDP address no one listens on now (to start a server on later).
+pub fn free_port() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
